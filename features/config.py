@@ -1,0 +1,239 @@
+"""Project configuration: typed, frozen defaults overridden by ``config/project.toml``.
+
+A project is the folder that holds ``config/project.toml``. ``fstore`` finds it by walking up
+from the current directory (like git or dbt) unless ``--project DIR`` names it. Every relative
+path in the config resolves against that root. The TOML file holds only what differs from the
+defaults below; an unknown section or key is an error naming the file and line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from features.errors import ConfigError
+
+CONFIG_RELPATH = Path("config") / "project.toml"
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    warehouse: str = "data/warehouse.duckdb"  # disposable: rebuilt from the files below
+    symbols: str = "config/symbols.json"  # the user's universe
+    mapping: str = "config/asset_id_mapping.json"  # durable asset-ID record, kept in git
+    sql: str = "sql"  # SQL models, one SELECT per file
+    python_models: tuple[str, ...] = ("models",)  # folders scanned for @model Python functions
+    raw: str = "data/raw"  # CSV / Parquet price files; empty -> synthetic market
+    runs: str = "runs"  # training checkpoints
+    snapshots: str = "data/snapshots"  # frozen training_set copies (Parquet)
+    target: str = "target"  # build artifacts (lineage JSON, compiled SQL, plots)
+    spark_output: str = "data/spark"  # Parquet written by the Spark engine
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    # extra column aliases, raw name (case-insensitive) -> canonical name (ts/open/high/low/close/volume/symbol)
+    column_map: dict[str, str] = field(default_factory=dict)
+    use_adjusted_close: bool = True  # 'Adj Close' replaces close when present (splits/dividends)
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    seed: int = 7  # same seed -> byte-identical market
+    years: float = 10.0  # about ten years of daily bars
+    end_date: str = "2025-12-31"  # fixed so builds are reproducible on any day
+    extra_symbols: int = 0  # add SYN0000.. symbols (benchmarks); they need IDs like any other
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    horizon: int = 1  # label horizon h in rows: fwd_ret_{h}d
+
+
+@dataclass(frozen=True)
+class SplitsConfig:
+    # boundaries: ISO dates or fractions of the date range in (0, 1)
+    train_end: str = "0.7"
+    valid_end: str = "0.85"
+    embargo: int = -1  # rows after each boundary; -1 -> the label horizon
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    lookback: int = 60  # rows per window
+    stride: int = 1  # keep every stride-th window
+    normalize: str = "global"  # global | per_asset | none; fitted on training rows only
+    missing: str = "drop"  # drop | fill
+    missing_indicator: bool = False  # with fill: add one 0/1 channel per feature
+    label: str = "label_up"  # label_up | fwd_ret_{h}d
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    asset_embedding_dim: int = 16  # 4..32; enough for ~150 assets without overfitting
+    encoder: str = "gru"  # gru | lstm | tcn
+    combine: str = "concat"  # concat | add | attention | separate | none
+    hidden: int = 64
+    layers: int = 1
+    dropout: float = 0.1
+    task: str = "classification"  # classification (label_up) | regression (fwd_ret_{h}d)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 5
+    batch_size: int = 1024
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    patience: int = 3  # early stopping on validation loss
+    seed: int = 0
+    device: str = "auto"  # cpu | cuda | auto
+    max_train_samples: int = 0  # 0 = all; >0 subsamples for quick runs
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded project: its root folder and every config section."""
+
+    root: Path
+    config_file: Path | None = None
+    paths: PathsConfig = PathsConfig()
+    ingest: IngestConfig = IngestConfig()
+    synthetic: SyntheticConfig = SyntheticConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    splits: SplitsConfig = SplitsConfig()
+    loader: LoaderConfig = LoaderConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+    def path(self, relative: str | Path) -> Path:
+        """Resolve a config path against the project root."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.path(self.paths.warehouse)
+
+    @property
+    def symbols_path(self) -> Path:
+        return self.path(self.paths.symbols)
+
+    @property
+    def mapping_path(self) -> Path:
+        return self.path(self.paths.mapping)
+
+    def replace(self, **sections: Any) -> Project:
+        return dataclasses.replace(self, **sections)
+
+
+_SECTION_CLASSES = {
+    "paths": PathsConfig,
+    "ingest": IngestConfig,
+    "synthetic": SyntheticConfig,
+    "features": FeaturesConfig,
+    "splits": SplitsConfig,
+    "loader": LoaderConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+}
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """Walk up from ``start`` to the folder holding config/project.toml."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_RELPATH).is_file():
+            return folder
+    raise ConfigError(
+        f"no fstore project here: no {CONFIG_RELPATH} in {here} or any folder above it",
+        hint="run inside a project, pass --project DIR, or create one with `fstore init DIR`",
+    )
+
+
+def _line_of(text: str, needle: str) -> int | None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith(needle):
+            return number
+    return None
+
+
+def _coerce(section: str, key: str, value: Any, default: Any, cfg_file: Path, text: str) -> Any:
+    line = _line_of(text, key)
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"[{section}] {key} must be a list of strings", file=cfg_file, line=line)
+        return tuple(value)
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{section}] {key} must be a table", file=cfg_file, line=line)
+        return dict(value)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"[{section}] {key} must be true or false", file=cfg_file, line=line)
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"[{section}] {key} must be an integer, got {value!r}", file=cfg_file, line=line)
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"[{section}] {key} must be a number, got {value!r}", file=cfg_file, line=line)
+        return float(value)
+    if isinstance(default, str):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise ConfigError(f"[{section}] {key} must be a string, got {value!r}", file=cfg_file, line=line)
+        return value
+    return value
+
+
+def load_project(root: Path | str | None = None, *, search: bool = True) -> Project:
+    """Load the project at ``root`` (or found by walking up from the cwd)."""
+    if root is None:
+        root_path = find_project_root()
+    else:
+        root_path = Path(root).resolve()
+        if search and not (root_path / CONFIG_RELPATH).is_file():
+            if not root_path.is_dir():
+                raise ConfigError(f"project folder {root_path} does not exist")
+            raise ConfigError(
+                f"{root_path} is not an fstore project: it has no {CONFIG_RELPATH}",
+                hint="create one with `fstore init DIR`",
+            )
+    cfg_file = root_path / CONFIG_RELPATH
+    if not cfg_file.is_file():
+        return Project(root=root_path)
+    text = cfg_file.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=cfg_file) from None
+    sections: dict[str, Any] = {}
+    for name, values in raw.items():
+        cls = _SECTION_CLASSES.get(name)
+        if cls is None:
+            known = ", ".join(sorted(_SECTION_CLASSES))
+            raise ConfigError(
+                f"unknown section [{name}] (known: {known})", file=cfg_file, line=_line_of(text, f"[{name}")
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(f"{name} must be a [section]", file=cfg_file, line=_line_of(text, name))
+        defaults = cls()
+        known_keys = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, value in values.items():
+            if key not in known_keys:
+                raise ConfigError(
+                    f"unknown key {key!r} in [{name}] (known: {', '.join(sorted(known_keys))})",
+                    file=cfg_file,
+                    line=_line_of(text, key),
+                )
+            kwargs[key] = _coerce(name, key, value, getattr(defaults, key), cfg_file, text)
+        sections[name] = dataclasses.replace(defaults, **kwargs)
+    return Project(root=root_path, config_file=cfg_file, **sections)
