@@ -53,3 +53,38 @@ def connect(
             ) from None
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open warehouse {path}: {exc}") from None
+
+
+SOURCES_TABLE = "_fstore_sources"
+
+
+def _ensure_sources_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        f"create table if not exists {SOURCES_TABLE} ("
+        " name varchar primary key, data_version varchar not null, updated_at timestamp not null)"
+    )
+
+
+def record_source_version(con: duckdb.DuckDBPyConnection, name: str, version: str) -> None:
+    """Record that source relation ``name`` now holds data ``version`` (any string; equal = unchanged).
+
+    Writers of source relations (the asset-ID dimension, raw price ingestion) call this so the model
+    engine can tell whether downstream models must rebuild without scanning the data.
+    """
+    _ensure_sources_table(con)
+    con.execute(
+        f"insert or replace into {SOURCES_TABLE} values (?, ?, now()::timestamp)",
+        [name, version],
+    )
+
+
+def source_version(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """The recorded data version of source ``name``, or None if no writer recorded one."""
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where table_name = ? and schema_name = 'main'",
+        [SOURCES_TABLE],
+    ).fetchone()[0]
+    if not exists:
+        return None
+    row = con.execute(f"select data_version from {SOURCES_TABLE} where name = ?", [name]).fetchone()
+    return row[0] if row else None
