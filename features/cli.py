@@ -83,10 +83,10 @@ def _cmd_symbols_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_symbols_diff(args: argparse.Namespace) -> int:
-    from features.dimension import plan_sync
+    from features.dimension import preview_sync
 
     project = _project(args)
-    plan = plan_sync(project, regenerate=args.regenerate)
+    plan = preview_sync(project, regenerate=args.regenerate)
     print(plan.describe(dry_run=True))
     return 0
 
@@ -97,7 +97,7 @@ def _cmd_symbols_sync(args: argparse.Namespace) -> int:
     project = _project(args)
     plan = sync_symbols(project, regenerate=args.regenerate, db=_warehouse_arg(args, project))
     print(plan.describe(dry_run=False))
-    if plan.regenerate and plan.changed:
+    if plan.regenerate and plan.changed_anything:
         _err_console().print(
             "[bold yellow]warning:[/] the mapping was regenerated under a new major version: every asset ID "
             "may have changed, so embeddings trained on earlier versions no longer line up with these IDs."
@@ -110,7 +110,9 @@ def _cmd_symbols_restore(args: argparse.Namespace) -> int:
 
     project = _project(args)
     version = restore_warehouse(project, db=_warehouse_arg(args, project))
-    print(f"rebuilt dim_symbol, dim_symbol_history and mapping_versions from {project.paths.mapping} (version {version})")
+    print(
+        f"rebuilt dim_symbol, dim_symbol_history and mapping_versions from {project.paths.mapping} (version {version})"
+    )
     return 0
 
 
@@ -118,9 +120,13 @@ def _cmd_symbols_restore(args: argparse.Namespace) -> int:
 
 
 def _add_common(p: argparse.ArgumentParser, *, db: bool = True) -> None:
-    p.add_argument("--project", metavar="DIR", help="project folder (default: walk up from the current directory)")
+    p.add_argument(
+        "--project", metavar="DIR", help="project folder (default: walk up from the current directory)"
+    )
     if db:
-        p.add_argument("--db", metavar="FILE", help="warehouse file (default: paths.warehouse in config/project.toml)")
+        p.add_argument(
+            "--db", metavar="FILE", help="warehouse file (default: paths.warehouse in config/project.toml)"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_symbols_list)
 
     p = ssub.add_parser("diff", help="show what `symbols sync` would change, changing nothing")
-    p.add_argument("--regenerate", action="store_true", help="preview a full re-sort under a new major version")
+    p.add_argument(
+        "--regenerate", action="store_true", help="preview a full re-sort under a new major version"
+    )
     _add_common(p)
     p.set_defaults(handler=_cmd_symbols_diff)
 
@@ -168,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(handler=_cmd_symbols_sync)
 
-    p = ssub.add_parser("restore", help="rebuild the warehouse's mapping tables from config/asset_id_mapping.json")
+    p = ssub.add_parser(
+        "restore", help="rebuild the warehouse's mapping tables from config/asset_id_mapping.json"
+    )
     _add_common(p)
     p.set_defaults(handler=_cmd_symbols_restore)
 
@@ -203,7 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = handler(args)
     except FstoreError as err:
-        _err_console().print(f"[bold red]error:[/] {err}", markup=True, highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        _err_console().print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         return err.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -178,7 +178,9 @@ def _coerce(section: str, key: str, value: Any, default: Any, cfg_file: Path, te
         return value
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"[{section}] {key} must be an integer, got {value!r}", file=cfg_file, line=line)
+            raise ConfigError(
+                f"[{section}] {key} must be an integer, got {value!r}", file=cfg_file, line=line
+            )
         return value
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float):

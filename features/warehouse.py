@@ -83,8 +83,9 @@ def source_version(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
     exists = con.execute(
         "select count(*) from duckdb_tables() where table_name = ? and schema_name = 'main'",
         [SOURCES_TABLE],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not exists:
         return None
-    row = con.execute(f"select data_version from {SOURCES_TABLE} where name = ?", [name]).fetchone()
+    row = con.execute(f"select data_version from {SOURCES_TABLE} where name = ?", [name]).fetchall()
+    row = row[0] if row else None
     return row[0] if row else None
