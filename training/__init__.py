@@ -1,6 +1,35 @@
 """fstore training side: the DuckDB → Polars → torch loader, the TradingModel and logged runs.
 
-Importing this package does not import torch; the submodules that need it do.
+Importing this package does not import torch: the public names below load their module on first use.
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name -> module that defines it (loaded lazily, so `import training` stays cheap)
+_EXPORTS = {
+    "NormStats": "training.normalize",
+    "Snapshot": "training.snapshots",
+    "SplitBoundaries": "training.splits",
+    "WindowDataset": "training.loader",
+    "create_snapshot": "training.snapshots",
+    "list_snapshots": "training.snapshots",
+    "training_set_fingerprint": "training.source",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

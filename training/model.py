@@ -1,0 +1,222 @@
+"""TradingModel: one network for every asset, with a learned per-asset embedding.
+
+A sample is a window of feature rows for one asset plus that asset's integer ID::
+
+    x          (B, L, F)  float32   L = lookback, F = features per row
+    asset_ids  (B,)       int64     rows of nn.Embedding(num_assets, D)
+    out        (B,)       float32   a logit (classification: label_up) or a forecast (regression: fwd_ret)
+
+A sequence encoder (GRU by default, LSTM or a causal temporal convolution) reads the window; the
+asset embedding joins it in one of five ways (``combine``):
+
+* ``concat``    the embedding is appended to every timestep's features before the encoder;
+* ``add``       the embedding, mapped to the encoder width, is added to a learned projection of the features;
+* ``attention`` the embedding is the query of dot-product attention over the encoder's timesteps;
+* ``separate``  the embedding goes through its own small MLP and joins the encoder output before the head;
+* ``none``      no embedding at all (the ablation every other mode must beat).
+
+``num_assets`` must equal ``max(asset_id) + 1`` of the asset-ID mapping version the model is trained
+with (IDs are append-only, so that is every ID ever issued); :func:`check_num_embeddings` refuses a
+mismatch, and ``mapping=`` / ``mapping_version=`` run it at construction.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from features.errors import ConfigError, TrainingError
+
+ENCODERS = ("gru", "lstm", "tcn")
+COMBINES = ("concat", "add", "attention", "separate", "none")
+TASKS = ("classification", "regression")
+EMBEDDING_DIMS = (4, 32)  # inclusive range; train_embeddings stores vectors as FLOAT[32]
+
+
+def check_num_embeddings(num_embeddings: int, mapping: Any, version: str | None = None) -> None:
+    """Refuse an embedding table whose size differs from ``max(asset_id) + 1`` at ``version``.
+
+    ``mapping`` is a :class:`features.mapping.AssetMapping` (its latest version, or ``version``).
+    """
+    if version is not None and version != mapping.version:
+        mapping = mapping.at_version(version)
+    expected = int(mapping.num_embeddings)
+    if num_embeddings != expected:
+        grow = num_embeddings < expected
+        raise TrainingError(
+            f"the model's embedding table has {num_embeddings} rows but asset-ID mapping version "
+            f"{mapping.version} needs num_embeddings == max(asset_id) + 1 == {expected}",
+            hint=(
+                "symbols were added since this model was trained: grow it with `fstore train --init-from RUN`"
+                if grow
+                else "the model was built for a later mapping version; rebuild the warehouse (`fstore build`)"
+            ),
+        )
+
+
+class _TCN(nn.Module):
+    """Causal dilated 1-D convolutions (dilation 1, 2, 4, …) with residual connections."""
+
+    def __init__(self, in_dim: int, hidden: int, layers: int, dropout: float, kernel: int = 3) -> None:
+        super().__init__()
+        self.inp = nn.Conv1d(in_dim, hidden, 1)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(hidden, hidden, kernel, dilation=2**i) for i in range(max(layers, 2))
+        )
+        self.pads = [(kernel - 1) * 2**i for i in range(len(self.convs))]
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x.transpose(1, 2))  # (B, H, L): Conv1d wants channels first
+        for conv, pad in zip(self.convs, self.pads, strict=True):
+            # left padding only: step t sees steps <= t, never the future
+            h = h + self.drop(torch.relu(conv(nn.functional.pad(h, (pad, 0)))))  # (B, H, L)
+        return h.transpose(1, 2)  # (B, L, H)
+
+
+class TradingModel(nn.Module):
+    """Sequence encoder + per-asset embedding + one head; see the module docstring."""
+
+    def __init__(
+        self,
+        num_assets: int,
+        asset_embedding_dim: int = 16,
+        feature_dim: int = 0,
+        *,
+        encoder: str = "gru",
+        combine: str = "concat",
+        task: str = "classification",
+        hidden: int = 64,
+        layers: int = 1,
+        dropout: float = 0.1,
+        mapping: Any = None,
+        mapping_version: str | None = None,
+    ) -> None:
+        super().__init__()
+        problems = []
+        if num_assets < 1:
+            problems.append(f"num_assets must be at least 1, got {num_assets}")
+        if feature_dim < 1:
+            problems.append(f"feature_dim must be at least 1, got {feature_dim}")
+        lo, hi = EMBEDDING_DIMS
+        if not lo <= asset_embedding_dim <= hi:
+            problems.append(f"asset_embedding_dim must be in {lo}..{hi}, got {asset_embedding_dim}")
+        for name, value, allowed in (
+            ("encoder", encoder, ENCODERS),
+            ("combine", combine, COMBINES),
+            ("task", task, TASKS),
+        ):
+            if value not in allowed:
+                problems.append(f"[model] {name} = {value!r}: choose one of {', '.join(allowed)}")
+        if hidden < 1 or layers < 1 or not 0.0 <= dropout < 1.0:
+            problems.append(
+                f"need hidden >= 1, layers >= 1, 0 <= dropout < 1 (got {hidden}, {layers}, {dropout})"
+            )
+        if problems:
+            raise ConfigError("; ".join(problems))
+        if mapping is not None:
+            check_num_embeddings(num_assets, mapping, mapping_version)
+
+        self.num_assets = num_assets
+        self.embedding_dim = asset_embedding_dim
+        self.feature_dim = feature_dim
+        self.encoder_kind = encoder
+        self.combine = combine
+        self.task = task
+        self.mapping_version = mapping_version
+        d, h = asset_embedding_dim, hidden
+
+        self.asset_embedding = nn.Embedding(num_assets, d) if combine != "none" else None
+        enc_in = feature_dim
+        if combine == "concat":
+            enc_in = feature_dim + d
+        elif combine == "add":
+            self.feature_proj = nn.Linear(feature_dim, h)
+            self.embed_proj = nn.Linear(d, h, bias=False)
+            enc_in = h
+        if encoder == "tcn":
+            self.encoder = _TCN(enc_in, h, layers, dropout)
+        else:
+            rnn = nn.GRU if encoder == "gru" else nn.LSTM
+            self.encoder = rnn(
+                enc_in, h, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0
+            )
+        head_in = h
+        if combine == "attention":
+            self.query = nn.Linear(d, h)
+            head_in = 2 * h  # attended context + last step
+        elif combine == "separate":
+            self.embed_mlp = nn.Sequential(nn.Linear(d, h), nn.GELU())
+            head_in = 2 * h
+        self.head = nn.Sequential(nn.Linear(head_in, h), nn.GELU(), nn.Dropout(dropout), nn.Linear(h, 1))
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: Any,
+        *,
+        num_assets: int,
+        feature_dim: int,
+        mapping: Any = None,
+        mapping_version: str | None = None,
+    ) -> TradingModel:
+        """Build from a :class:`features.config.ModelConfig` (or anything with the same fields)."""
+        return cls(
+            num_assets,
+            cfg.asset_embedding_dim,
+            feature_dim,
+            encoder=cfg.encoder,
+            combine=cfg.combine,
+            task=cfg.task,
+            hidden=cfg.hidden,
+            layers=cfg.layers,
+            dropout=cfg.dropout,
+            mapping=mapping,
+            mapping_version=mapping_version,
+        )
+
+    def _encode(self, z: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.encoder, _TCN):
+            return self.encoder(z)  # (B, L, H)
+        out, _ = self.encoder(z)  # (B, L, H)
+        return out
+
+    def forward(self, x: torch.Tensor, asset_ids: torch.Tensor) -> torch.Tensor:
+        # x: (B, L, F), asset_ids: (B,)
+        b, length, _ = x.shape
+        e = self.asset_embedding(asset_ids) if self.asset_embedding is not None else None  # (B, D)
+        if self.combine == "concat":
+            z = torch.cat([x, e[:, None, :].expand(b, length, -1)], dim=-1)  # (B, L, F + D)
+        elif self.combine == "add":
+            z = self.feature_proj(x) + self.embed_proj(e)[:, None, :]  # (B, L, H)
+        else:
+            z = x  # (B, L, F)
+        out = self._encode(z)  # (B, L, H)
+        last = out[:, -1]  # (B, H)
+        if self.combine == "attention":
+            q = self.query(e)  # (B, H)
+            scores = torch.einsum("blh,bh->bl", out, q) / math.sqrt(out.shape[-1])  # (B, L)
+            context = torch.einsum("bl,blh->bh", scores.softmax(dim=1), out)  # (B, H)
+            last = torch.cat([context, last], dim=-1)  # (B, 2H)
+        elif self.combine == "separate":
+            last = torch.cat([last, self.embed_mlp(e)], dim=-1)  # (B, 2H)
+        return self.head(last).squeeze(-1)  # (B,)
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Binary cross-entropy on logits (classification) or mean squared error (regression)."""
+        if self.task == "classification":
+            return nn.functional.binary_cross_entropy_with_logits(out, y)
+        return nn.functional.mse_loss(out, y)
+
+    def embedding_weight(self) -> torch.Tensor | None:
+        """The (num_assets, D) embedding table, or None for ``combine="none"``."""
+        return None if self.asset_embedding is None else self.asset_embedding.weight
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+__all__ = ["COMBINES", "ENCODERS", "TASKS", "TradingModel", "check_num_embeddings"]
