@@ -1,0 +1,57 @@
+-- Windowed per-asset price features. Every window runs over the asset's own rows ordered by ts,
+-- so a crypto window counts calendar days and an equity window counts trading days.
+-- materialized: incremental
+-- unique_key: asset_id, ts
+-- time_column: ts
+-- partition_by: asset_id
+-- tags: features
+-- description: ret_1d/5d/20d, vol_20, sma_ratio_20, rsi_14, volume_z_20, hl_range
+-- test: not_null(asset_id, ts)
+-- test: unique(asset_id, ts)
+-- test: accepted_range(rsi_14, 0, 100)
+-- test: accepted_range(vol_20, 0, 10)
+-- test: warn accepted_range(hl_range, 0, 1)
+with changes as (
+    select
+        asset_id,
+        ts,
+        close,
+        high,
+        low,
+        volume,
+        ln(close / lag(close, 1) over w) as ret_1d,
+        ln(close / lag(close, 5) over w) as ret_5d,
+        ln(close / lag(close, 20) over w) as ret_20d,
+        close - lag(close, 1) over w as delta
+    from stg_prices
+    window w as (partition by asset_id order by ts)
+),
+moves as (
+    select
+        *,
+        case when delta > 0 then delta when delta is not null then 0.0 end as gain,
+        case when delta < 0 then -delta when delta is not null then 0.0 end as loss
+    from changes
+)
+select
+    asset_id,
+    ts,
+    ret_1d,
+    ret_5d,
+    ret_20d,
+    case when count(ret_1d) over w20 = 20 then stddev_samp(ret_1d) over w20 end as vol_20,
+    case when count(close) over w20 = 20 then close / avg(close) over w20 - 1.0 end as sma_ratio_20,
+    case
+        when count(delta) over w14 < 14 then null
+        when sum(gain) over w14 + sum(loss) over w14 = 0 then 50.0
+        else 100.0 * sum(gain) over w14 / (sum(gain) over w14 + sum(loss) over w14)
+    end as rsi_14,
+    case
+        when volume is not null and count(volume) over w20 = 20 and stddev_samp(volume) over w20 > 0
+            then (volume - avg(volume) over w20) / stddev_samp(volume) over w20
+    end as volume_z_20,
+    (high - low) / close as hl_range
+from moves
+window
+    w14 as (partition by asset_id order by ts rows between 13 preceding and current row),
+    w20 as (partition by asset_id order by ts rows between 19 preceding and current row)

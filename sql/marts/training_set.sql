@@ -1,0 +1,34 @@
+-- One row per (asset_id, ts): ids, then every feature (DOUBLE), then the labels.
+-- Convention the loader relies on: columns after asset_id, symbol, ts are features unless their
+-- name starts with fwd_ret_ or label_ (labels). The view training_features lists the features.
+-- materialized: table
+-- unique_key: asset_id, ts
+-- time_column: ts
+-- tags: training
+-- description: features and labels joined for training; feature list in training_features
+-- test: not_null(asset_id, symbol, ts)
+-- test: unique(asset_id, ts)
+-- test: relationships(asset_id, dim_symbol.asset_id)
+-- test: accepted_values(label_up, 0, 1)
+select
+    p.asset_id,
+    p.symbol,
+    p.ts,
+    f.ret_1d::double as ret_1d,
+    f.ret_5d::double as ret_5d,
+    f.ret_20d::double as ret_20d,
+    f.vol_20::double as vol_20,
+    f.sma_ratio_20::double as sma_ratio_20,
+    f.rsi_14::double as rsi_14,
+    f.volume_z_20::double as volume_z_20,
+    f.hl_range::double as hl_range,
+    m.macd::double as macd,
+    m.macd_signal::double as macd_signal,
+    c.ret_1d_cs_rank::double as ret_1d_cs_rank,
+    l.* exclude (asset_id, ts)
+from stg_prices p
+join price_features f on f.asset_id = p.asset_id and f.ts = p.ts
+join cs_features c on c.asset_id = p.asset_id and c.ts = p.ts
+join macd_features m on m.asset_id = p.asset_id and m.ts = p.ts
+join labels l on l.asset_id = p.asset_id and l.ts = p.ts
+order by p.asset_id, p.ts
