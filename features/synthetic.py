@@ -149,7 +149,7 @@ def market_version(project: Project) -> str:
 def calendar(config: SyntheticConfig) -> tuple[np.ndarray, np.ndarray]:
     """(every calendar day, trading days) of the span, as datetime64[D] arrays."""
     end = np.datetime64(config.end_date, "D")
-    n_days = max(int(round(config.years * 365.25)), 2)
+    n_days = max(round(config.years * 365.25), 2)
     days = end - np.arange(n_days - 1, -1, -1)
     weekday = (days.astype(np.int64) + 3) % 7  # 0 = Monday (1970-01-01 was a Thursday)
     months = days.astype("datetime64[M]")
@@ -238,10 +238,7 @@ def _equity_world(
     r = beta[None, :] * market[:, None] + idio
     has_sector = (sector_idx >= 0) & ~etf
     r[:, has_sector] += sector_f[:, sector_idx[has_sector]]
-    if stocks:
-        stock_mean = r[:, stocks].mean(axis=1)
-    else:
-        stock_mean = market
+    stock_mean = r[:, stocks].mean(axis=1) if stocks else market
     etf_groups = [a.subcategory for a in assets]
     sector_etfs = sorted(
         (i for i, a in enumerate(assets) if a.category == "etfs" and a.subcategory == "Sector"),

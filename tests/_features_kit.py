@@ -78,7 +78,7 @@ def run_models(con: duckdb.DuckDBPyConnection, only: Iterable[str] | None = None
     for name in sorted(models) if only is None else only:
         visit(name)
     for name in order:
-        kind, body, refs, materialized = models[name]
+        kind, body, _refs, materialized = models[name]
         if kind == "sql":
             what = "view" if materialized == "view" else "table"
             con.execute(f"drop view if exists {name}; drop table if exists {name}")

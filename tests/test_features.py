@@ -145,7 +145,7 @@ def test_price_features_match_numpy(built, symbol: str) -> None:
 
 
 def test_flat_prices_give_rsi_50_and_constant_volume_gives_null_z(built) -> None:
-    con, data = built
+    con, _data = built
     got = feature_frame(con, "KO", ["rsi_14", "volume_z_20"])
     assert got["rsi_14"][79] == 50.0  # 14 unchanged closes before row 79
     assert np.isnan(got["volume_z_20"][124])  # 20 equal volumes: std 0
