@@ -1,0 +1,157 @@
+"""`fstore build` / `make build`: the whole pipeline as a tuple of small named steps.
+
+    open_warehouse → ensure_dimension → refresh_raw_prices → discover_models → validate_models
+    → build_models (plan, materialize in topological order, data tests, build log) → write_artifacts
+
+Each step takes the :class:`BuildContext` and fills in what later steps need; a reader finds each
+stage of the build by its name in :data:`STEPS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from features.config import Project
+    from features.models.dag import Dag
+    from features.models.discovery import Discovery
+    from features.models.runner import BuildResult
+
+
+@dataclass
+class BuildContext:
+    """What the steps share: the request, the open warehouse and what each step produced."""
+
+    project: Project
+    db: Path
+    select: Sequence[str] = ()
+    full_refresh: bool = False
+    quiet: bool = False
+    run_tests: bool = True
+    console: Any = None
+    con: duckdb.DuckDBPyConnection | None = None
+    discovery: Discovery | None = None
+    dag: Dag | None = None
+    result: BuildResult | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def open_warehouse(ctx: BuildContext) -> None:
+    from features.warehouse import connect
+
+    ctx.con = connect(ctx.db)
+
+
+def ensure_dimension(ctx: BuildContext) -> None:
+    from features.dimension import ensure_dimension as ensure
+
+    ensure(ctx.con, ctx.project, console=ctx.console)
+
+
+def refresh_raw_prices(ctx: BuildContext) -> None:
+    from features.ingest import refresh_raw_prices as refresh
+
+    refresh(ctx.con, ctx.project, ctx.console)
+
+
+def discover_models(ctx: BuildContext) -> None:
+    from features.models.discovery import discover
+
+    ctx.discovery = discover(ctx.project)
+
+
+def validate_models(ctx: BuildContext) -> None:
+    from features.models.state import relations
+    from features.models.validate import validate
+
+    assert ctx.discovery is not None and ctx.con is not None
+    ctx.dag = validate(ctx.discovery, relations(ctx.con))
+
+
+def build_models(ctx: BuildContext) -> None:
+    from features.models.progress import reporter
+    from features.models.runner import build_models as build
+
+    assert ctx.con is not None and ctx.dag is not None
+    ctx.result = build(
+        ctx.con,
+        ctx.project,
+        ctx.dag,
+        select=ctx.select,
+        full_refresh=ctx.full_refresh,
+        run_tests=ctx.run_tests,
+        report=None if ctx.quiet else reporter(ctx.console),
+        raise_on_failure=False,
+    )
+
+
+def write_artifacts(ctx: BuildContext) -> None:
+    """Column lineage of the built models as JSON under the target folder (only when something built)."""
+    assert ctx.result is not None and ctx.dag is not None and ctx.con is not None
+    if not ctx.result.built:
+        return
+    from features.models.lineage import write_lineage_artifact
+
+    write_lineage_artifact(ctx.con, ctx.project, ctx.dag)
+
+
+STEPS: tuple[Callable[[BuildContext], None], ...] = (
+    open_warehouse,
+    ensure_dimension,
+    refresh_raw_prices,
+    discover_models,
+    validate_models,
+    build_models,
+    write_artifacts,
+)
+
+
+def _console(quiet: bool) -> Any:
+    if quiet:
+        return None
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def run_build(
+    project: Project,
+    *,
+    db: str | Path | None = None,
+    select: Sequence[str] = (),
+    full_refresh: bool = False,
+    quiet: bool = False,
+    run_tests: bool = True,
+) -> BuildResult:
+    """Run every step; raise BuildError / DataTestError (with ``.result``) when models or tests fail."""
+    from features.models.progress import summary
+    from features.models.runner import raise_for_result
+
+    ctx = BuildContext(
+        project=project,
+        db=Path(db) if db is not None else project.warehouse_path,
+        select=tuple(select),
+        full_refresh=full_refresh,
+        quiet=quiet,
+        run_tests=run_tests,
+        console=_console(quiet),
+    )
+    try:
+        for step in STEPS:
+            step(ctx)
+    finally:
+        if ctx.con is not None:
+            ctx.con.close()
+    assert ctx.result is not None
+    if ctx.console is not None:
+        ctx.console.print(summary(ctx.result), highlight=False)
+    raise_for_result(ctx.result)
+    return ctx.result
+
+
+__all__ = ["STEPS", "BuildContext", "run_build"]

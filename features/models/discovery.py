@@ -1,0 +1,376 @@
+"""Find every model of a project: SQL files under ``paths.sql`` and ``@model`` Python functions.
+
+SQL files are parsed with sqlglot to find their upstream relations (every table reference that is not
+a CTE), their window extent (for incremental refresh) and look-aheads (for the leakage lint). What
+parsing learns depends only on a file's bytes, so it is cached by content hash under ``target/``: a
+build where nothing changed reads headers and hashes and never imports sqlglot. Python model files
+are likewise only imported when their hash is new or a model must run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from features.errors import FstoreError, ModelError
+from features.models.checks import DataTest, parse_test
+from features.models.headers import Header, HeaderTest, parse_header
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from features.config import Project
+
+CACHE_FILE = "fstore_parse_cache.json"
+CACHE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A table reference in a model's SQL (or a Python model's parameter)."""
+
+    name: str
+    line: int | None = None
+    column: int | None = None
+
+
+@dataclass
+class Model:
+    """One node of the DAG: a SQL file or a Python function."""
+
+    name: str
+    kind: str  # sql | python
+    file: str  # path as shown in messages (relative to the project root when inside it)
+    header: Header
+    refs: tuple[Ref, ...]
+    code_hash: str  # normalised SQL (formatting and comments do not count) or the Python file's source
+    back: int | None = 0  # rows the SQL looks back (None: unbounded), before a header `lookback`
+    ahead: int | None = 0  # rows it looks ahead
+    leaks: tuple[tuple[int | None, str], ...] = ()
+    sql: str = ""  # the SELECT as it runs (SQL models)
+    path: Path | None = None
+    python_line: int = 0
+    tests: tuple[DataTest, ...] = field(default_factory=tuple)
+
+    @property
+    def materialized(self) -> str:
+        return self.header.materialized
+
+    @property
+    def lookback(self) -> int | None:
+        """Rows of history an incremental refresh re-reads per partition (None: all)."""
+        return self.header.lookback if self.header.lookback is not None else self.back
+
+
+@dataclass
+class Discovery:
+    """Models found in a project, plus every problem met while reading them."""
+
+    models: dict[str, Model]
+    problems: list[FstoreError]
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+class ParseCache:
+    """What parsing learned per file content hash, kept as JSON under the project's target folder."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.entries: dict[str, Any] = {}
+        self.dirty = False
+        if path is not None and path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                if data.get("version") == CACHE_VERSION:
+                    self.entries = data.get("entries", {})
+            except (OSError, ValueError):
+                self.entries = {}
+
+    def get(self, key: str) -> Any:
+        return self.entries.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        self.entries[key] = value
+        self.dirty = True
+
+    def save(self, keep: set[str]) -> None:
+        if self.path is None or not self.dirty:
+            return
+        entries = {k: v for k, v in self.entries.items() if k in keep}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"version": CACHE_VERSION, "entries": entries}), encoding="utf-8")
+        tmp.replace(self.path)
+
+
+# --------------------------------------------------------------------------- SQL
+
+
+_TOKEN = re.compile(r"<Token token_type: TokenType\.\w+, text: (.*?), line: \d+.*?>")
+
+
+def syntax_error(err: Exception, text: str, file: str) -> ModelError:
+    """Turn a sqlglot ParseError into file:line:column with the offending line shown."""
+    info = (getattr(err, "errors", None) or [{}])[0]
+    line, col = info.get("line"), info.get("col")
+    description = _TOKEN.sub(r"`\1`", str(info.get("description") or err).splitlines()[0])
+    message = f"SQL syntax error: {description}"
+    if line:
+        source = text.splitlines()[line - 1] if line <= len(text.splitlines()) else ""
+        highlight = info.get("highlight") or ""
+        start = max(1, (col or 1) - len(highlight) + 1)
+        message += f"\n    {source}\n    {' ' * (start - 1)}{'^' * max(1, len(highlight))}"
+        col = start
+    return ModelError(message, file=file, line=line, column=col)
+
+
+def parse_sql(text: str, file: str) -> dict[str, Any]:
+    """Parse one model's SQL: upstream refs, normalised hash, window extent, look-aheads."""
+    import sqlglot
+    from sqlglot import exp
+
+    from features.models.leakage import find_leaks
+    from features.models.lookback import query_extent
+
+    try:
+        statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
+    except sqlglot.errors.ParseError as err:
+        raise syntax_error(err, text, file) from None
+    except sqlglot.errors.TokenError as err:
+        raise ModelError(f"SQL syntax error: {err}", file=file) from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise ModelError(
+            f"a model file holds exactly one SELECT (found {len(statements)} statement(s)"
+            + (f", a {statements[0].key.upper()}" if statements and not isinstance(statements[0], exp.Query) else "")
+            + ")",
+            file=file,
+        )
+    query = statements[0]
+    ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
+    refs: dict[str, tuple[int | None, int | None]] = {}
+    for table in query.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier) or table.name in ctes and not table.db:
+            continue
+        meta = table.this.meta
+        line = meta.get("line")
+        col = meta["col"] - len(table.name) + 1 if "col" in meta else None
+        refs.setdefault(table.name, (line, col))
+    extent = query_extent(query)
+    normalised = query.sql(dialect="duckdb", comments=False)
+    return {
+        "refs": [[name, line, col] for name, (line, col) in refs.items()],
+        "hash": hashlib.sha256(normalised.encode()).hexdigest(),
+        "back": extent.back,
+        "ahead": extent.ahead,
+        "leaks": [list(leak) for leak in find_leaks(query)],
+    }
+
+
+def _sql_model(path: Path, root: Path, cache: ParseCache, keep: set[str]) -> Model:
+    file = _display(path, root)
+    raw = path.read_bytes()
+    text = raw.decode("utf-8")
+    header = parse_header(text, file)
+    key = "sql:" + hashlib.sha256(raw).hexdigest()
+    keep.add(key)
+    info = cache.get(key)
+    if info is None:
+        info = parse_sql(text, file)
+        cache.put(key, info)
+    sql = text.strip().rstrip(";").strip()
+    return Model(
+        name=path.stem,
+        kind="sql",
+        file=file,
+        header=header,
+        refs=tuple(Ref(n, line, col) for n, line, col in info["refs"]),
+        code_hash=info["hash"],
+        back=info["back"],
+        ahead=info["ahead"],
+        leaks=tuple((line, msg) for line, msg in info["leaks"]),
+        sql=sql,
+        path=path,
+        tests=_tests(path.stem, header.tests, file),
+    )
+
+
+def _tests(model: str, tests: tuple[HeaderTest, ...], file: str) -> tuple[DataTest, ...]:
+    return tuple(parse_test(t.text, model, file, t.line) for t in tests)
+
+
+# --------------------------------------------------------------------------- Python
+
+
+def load_module(path: Path) -> Any:
+    """Import a Python file by path (no package needed), under a name derived from its path."""
+    name = "fstore_models_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ModelError("cannot import this file", file=path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except FstoreError:
+        raise
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        tb = exc.__traceback__
+        line = None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == str(path):
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        raise ModelError(f"importing this file failed: {type(exc).__name__}: {exc}", file=path, line=line) from None
+    return module
+
+
+def python_specs(path: Path) -> list[Any]:
+    """The ``@model`` specs defined in one Python file (not those it imports)."""
+    from features.models.python import ATTRIBUTE
+
+    module = load_module(path)
+    specs = []
+    for attr, value in vars(module).items():
+        spec = getattr(value, ATTRIBUTE, None)
+        if spec is None or attr.startswith("_") or spec.name.startswith("_"):
+            continue
+        if Path(spec.file).resolve() != path.resolve():
+            continue
+        specs.append(spec)
+    return sorted(specs, key=lambda s: s.line)
+
+
+def _spec_entry(spec: Any) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "params": list(spec.params),
+        "materialized": spec.materialized,
+        "unique_key": list(spec.unique_key),
+        "time_column": spec.time_column,
+        "lookback": spec.lookback,
+        "group_by": spec.group_by,
+        "tags": list(spec.tags),
+        "tests": list(spec.tests),
+        "label": spec.label,
+        "line": spec.line,
+    }
+
+
+def _python_models(path: Path, root: Path, cache: ParseCache, keep: set[str]) -> list[Model]:
+    file = _display(path, root)
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    key = "py:" + digest
+    keep.add(key)
+    entries = cache.get(key)
+    if entries is None:
+        entries = [_spec_entry(s) for s in python_specs(path)]
+        cache.put(key, entries)
+    models = []
+    for e in entries:
+        if e["materialized"] not in ("table", "incremental"):
+            raise ModelError(
+                f"python model `{e['name']}`: materialized must be table or incremental, got `{e['materialized']}`",
+                file=file,
+                line=e["line"],
+            )
+        header = Header(
+            materialized=e["materialized"],
+            unique_key=tuple(e["unique_key"]),
+            time_column=e["time_column"],
+            lookback=e["lookback"],
+            partition_by=e["group_by"],
+            tags=tuple(e["tags"]),
+            label=e["label"],
+            tests=tuple(HeaderTest(t, e["line"]) for t in e["tests"]),
+        )
+        models.append(
+            Model(
+                name=e["name"],
+                kind="python",
+                file=file,
+                header=header,
+                refs=tuple(Ref(p, e["line"]) for p in e["params"]),
+                code_hash=hashlib.sha256(f"{digest}:{e['name']}".encode()).hexdigest(),
+                back=None,  # opaque: an incremental refresh re-reads whole affected groups
+                ahead=None if e["label"] else 0,
+                path=path,
+                python_line=e["line"],
+                tests=_tests(e["name"], header.tests, file),
+            )
+        )
+    return models
+
+
+def load_python_function(model: Model) -> Callable[..., Any]:
+    """Import a Python model's file and return its function (only when the model must run)."""
+    assert model.path is not None
+    for spec in python_specs(model.path):
+        if spec.name == model.name:
+            return spec.func
+    raise ModelError(f"python model `{model.name}` is no longer defined in this file", file=model.file)
+
+
+# --------------------------------------------------------------------------- both
+
+
+def discover(project: Project) -> Discovery:
+    """Read every model of ``project``; collect problems instead of stopping at the first."""
+    root = project.root
+    cache = ParseCache(project.path(project.paths.target) / CACHE_FILE)
+    keep: set[str] = set()
+    models: dict[str, Model] = {}
+    problems: list[FstoreError] = []
+
+    def add(model: Model) -> None:
+        other = models.get(model.name)
+        if other is not None:
+            problems.append(
+                ModelError(
+                    f"two models are named `{model.name}`: {other.file} and {model.file}",
+                    file=model.file,
+                    line=model.python_line or None,
+                    model=model.name,
+                )
+            )
+            return
+        models[model.name] = model
+
+    sql_dir = project.path(project.paths.sql)
+    if sql_dir.is_dir():
+        for path in sorted(sql_dir.rglob("*.sql")):
+            try:
+                add(_sql_model(path, root, cache, keep))
+            except FstoreError as err:
+                problems.append(err)
+    for folder in project.paths.python_models:
+        py_dir = project.path(folder)
+        if not py_dir.is_dir():
+            continue
+        for path in sorted(py_dir.rglob("*.py")):
+            if path.name.startswith("_") or "__pycache__" in path.parts:
+                continue
+            try:
+                for model in _python_models(path, root, cache, keep):
+                    add(model)
+            except FstoreError as err:
+                problems.append(err)
+    cache.save(keep)
+    return Discovery(models, problems)
+
+
+__all__ = ["Discovery", "Model", "Ref", "discover", "load_python_function", "parse_sql", "syntax_error"]

@@ -1,0 +1,47 @@
+"""Fingerprints: what a model's relation is built from, so an unchanged model is not rebuilt.
+
+    definition  = hash(normalised SQL or Python source, settings, upstream definitions, source names)
+    fingerprint = hash(definition, upstream fingerprints, source data versions)
+
+A model whose fingerprint matches the stored one is up to date. An incremental model whose *definition*
+matches refreshes incrementally; otherwise it is rebuilt in full. A source's data version comes from
+:func:`features.warehouse.source_version` (recorded by whoever wrote it) or, failing that, from a cheap
+content hash (row count and an order-independent XOR of row hashes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from features.models.discovery import Model
+
+
+def digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def definition(model: Model, upstream_definitions: list[str], sources: list[str]) -> str:
+    return digest("def", model.kind, model.code_hash, model.header.settings(), upstream_definitions, sources)
+
+
+def fingerprint(definition_fp: str, upstream_fingerprints: list[str], source_versions: list[str]) -> str:
+    return digest("fp", definition_fp, upstream_fingerprints, source_versions)
+
+
+def data_version(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """A source relation's data version: recorded by its writer, else a content hash."""
+    from features.warehouse import source_version
+
+    recorded = source_version(con, name)
+    if recorded is not None:
+        return f"recorded:{recorded}"
+    count, xor = con.execute(f"select count(*), bit_xor(hash(t)) from {name} as t").fetchall()[0]
+    return f"content:{count}:{xor}"
+
+
+__all__ = ["data_version", "definition", "digest", "fingerprint"]
