@@ -322,8 +322,10 @@ def files_version(files: Sequence[Path], project: Project) -> str:
 def _say(console: Any, message: str) -> None:
     if console is None:
         print(message)
+    elif hasattr(console, "print"):
+        console.print(message, highlight=False, markup=False)
     else:
-        console.print(message, highlight=False)
+        console(message)
 
 
 def check_symbols(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], source: str) -> None:

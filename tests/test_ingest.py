@@ -1,0 +1,219 @@
+"""Ingestion: files under data/raw → raw_prices / raw_prices_rejected, on a tiny real project."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from features.config import load_project
+from features.dimension import ensure_dimension
+from features.errors import IngestError, UnknownSymbolError
+from features.ingest import REJECT_REASONS, refresh_raw_prices
+from features.warehouse import source_version
+
+HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
+
+
+@pytest.fixture
+def project_con(tiny_project: Path):
+    """(project root, connection with the asset-ID dimension built, raw dir)."""
+    project = load_project(tiny_project)
+    con = duckdb.connect(str(tiny_project / "warehouse.duckdb"))
+    ensure_dimension(con, project)
+    raw = tiny_project / "data" / "raw"
+    raw.mkdir(parents=True)
+    yield tiny_project, con, raw
+    con.close()
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def _rows(con: duckdb.DuckDBPyConnection, symbol: str) -> list[tuple]:
+    return con.execute(
+        "select ts::varchar, open, high, low, close, volume from raw_prices where symbol = ? order by ts",
+        [symbol],
+    ).fetchall()
+
+
+def _refresh(root: Path, con: duckdb.DuckDBPyConnection, **toml: str):
+    if toml:
+        (root / "config" / "project.toml").write_text("\n".join(toml.values()) + "\n")
+    return refresh_raw_prices(con, load_project(root), console=lambda _msg: None)
+
+
+def test_per_symbol_csv_uses_adjusted_close_and_scales_the_bar(project_con) -> None:
+    root, con, raw = project_con
+    _write(
+        raw / "AAPL.csv",
+        HEADER + "2024-01-02,100,110,90,105,52.5,1000\n2024-01-03,105,108,101,106,53,1200\n",
+    )
+    summary = _refresh(root, con)
+    assert (summary.rows, summary.symbols, summary.rejected) == (2, 1, {})
+    assert _rows(con, "AAPL") == [
+        ("2024-01-02", 50.0, 55.0, 45.0, 52.5, 1000.0),
+        ("2024-01-03", 52.5, 54.0, 50.5, 53.0, 1200.0),
+    ]
+
+
+def test_adjusted_close_can_be_turned_off(project_con) -> None:
+    root, con, raw = project_con
+    _write(raw / "AAPL.csv", HEADER + "2024-01-02,100,110,90,105,52.5,1000\n")
+    _refresh(root, con, ingest="[ingest]\nuse_adjusted_close = false")
+    assert _rows(con, "AAPL") == [("2024-01-02", 100.0, 110.0, 90.0, 105.0, 1000.0)]
+
+
+def test_long_parquet_with_typed_columns_and_aliases(project_con) -> None:
+    root, con, raw = project_con
+    table = pa.table(
+        {
+            "Ticker": ["MSFT", "MSFT", "BTCUSD"],
+            "Timestamp": pa.array(
+                np.array(["2024-01-05T00:00", "2024-01-06T00:00", "2024-01-06T00:00"], dtype="datetime64[us]")
+            ),
+            "O": [10.0, 11.0, 40000.0],
+            "H": [12.0, 12.0, 41000.0],
+            "L": [9.0, 10.5, 39000.0],
+            "Close": [11.0, 11.5, 40500.0],
+            "Vol": pa.array([5, 6, 7], pa.int64()),
+        }
+    )
+    pq.write_table(table, raw / "prices.parquet")
+    summary = _refresh(root, con)
+    assert (summary.rows, summary.symbols) == (3, 2)
+    assert _rows(con, "MSFT") == [
+        ("2024-01-05", 10.0, 12.0, 9.0, 11.0, 5.0),
+        ("2024-01-06", 11.0, 12.0, 10.5, 11.5, 6.0),
+    ]
+
+
+def test_column_map_from_config(project_con) -> None:
+    root, con, raw = project_con
+    _write(raw / "feed.csv", "sec_id;as_of;px_last\nKO;2024-02-01;60.5\nKO;2024-02-02;61\n".replace(";", ","))
+    with pytest.raises(IngestError, match="feed.csv.*no a date column.*columns are sec_id, as_of, px_last"):
+        _refresh(root, con)
+    _refresh(
+        root,
+        con,
+        ingest='[ingest]\ncolumn_map = { sec_id = "symbol", as_of = "ts", PX_LAST = "close" }',
+    )
+    assert _rows(con, "KO") == [
+        ("2024-02-01", None, None, None, 60.5, None),
+        ("2024-02-02", None, None, None, 61.0, None),
+    ]
+
+
+def test_close_only_series_is_valid(project_con) -> None:
+    root, con, raw = project_con
+    _write(raw / "spy.csv", "date,close\n2024-01-02,470.1\n2024-01-03,468.0\n")
+    summary = _refresh(root, con)
+    assert summary.rejected == {}
+    assert _rows(con, "SPY") == [
+        ("2024-01-02", None, None, None, 470.1, None),
+        ("2024-01-03", None, None, None, 468.0, None),
+    ]
+
+
+def test_bad_rows_are_quarantined_with_reasons(project_con) -> None:
+    root, con, raw = project_con
+    rows = [
+        "2024-01-02,10,11,9,10,10,100",  # good
+        "2024-01-03,10,11,9,NaN,NaN,100",  # non-finite price
+        "2024-01-04,10,11,9,inf,inf,100",  # non-finite price
+        "2024-01-05,10,11,9,-1,-1,100",  # non-positive price
+        "2024-01-08,10,9,11,10,10,100",  # high < low
+        "2024-01-09,10,11,9,12,12,100",  # close outside [low, high]
+        "2024-01-10,10,11,9,10,10,-5",  # negative volume
+        "2024-01-11,10,11,9,10,10,100",  # identical duplicate: one kept
+        "2024-01-11,10,11,9,10,10,100",
+        "2024-01-12,10,11,9,10,10,100",  # conflicting duplicate: both rejected
+        "2024-01-12,10,11,9,10.5,10.5,100",
+        "not a date,10,11,9,10,10,100",  # unparseable date
+        "2024-01-15,10,11,9,ten,ten,100",  # unparseable value
+        "2024-01-16,10,11,9,,,100",  # missing close
+    ]
+    _write(raw / "AAPL.csv", HEADER + "\n".join(rows) + "\n")
+    summary = _refresh(root, con)
+    assert summary.rejected == {
+        "close outside [low, high]": 1,
+        "conflicting duplicate": 2,
+        "high < low": 1,
+        "missing close": 1,
+        "negative volume": 1,
+        "non-finite price": 2,
+        "non-positive price": 1,
+        "unparseable date": 1,
+        "unparseable value": 1,
+    }
+    assert set(summary.rejected) <= set(REJECT_REASONS)
+    assert summary.duplicates_dropped == 1
+    assert [r[0] for r in _rows(con, "AAPL")] == ["2024-01-02", "2024-01-11"]
+    sources = {r[0] for r in con.execute("select source from raw_prices_rejected").fetchall()}
+    assert sources == {str(raw / "AAPL.csv")}
+    assert "11 rows rejected" in summary.line() and "1 identical duplicates dropped" in summary.line()
+
+
+def test_unparseable_file_is_named_and_previous_prices_stay(project_con) -> None:
+    root, con, raw = project_con
+    _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
+    _refresh(root, con)
+    before = con.execute("select * from raw_prices").fetchall()
+    version = source_version(con, "raw_prices")
+    (raw / "MSFT.parquet").write_bytes(b"PAR1 this is not parquet at all")
+    with pytest.raises(IngestError, match=r"MSFT\.parquet: cannot parse price file"):
+        _refresh(root, con)
+    assert con.execute("select * from raw_prices").fetchall() == before
+    assert source_version(con, "raw_prices") == version
+    assert (
+        con.execute(
+            "select count(*) from duckdb_tables() where table_name like '_fstore_ingest%'"
+        ).fetchone()[0]
+        == 0
+    )
+
+
+def test_unknown_symbol_stops_with_the_asset_id_error(project_con) -> None:
+    root, con, raw = project_con
+    _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
+    _refresh(root, con)
+    _write(raw / "NEWCO.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
+    with pytest.raises(UnknownSymbolError) as err:
+        _refresh(root, con)
+    assert err.value.symbols == ("NEWCO",)
+    assert "NEWCO.csv" in str(err.value) and "fstore symbols sync" in str(err.value)
+    assert con.execute("select distinct symbol from raw_prices").fetchall() == [("AAPL",)]
+
+
+def test_unchanged_files_are_a_fast_no_op_and_a_touched_file_reingests(project_con) -> None:
+    root, con, raw = project_con
+    path = _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
+    first = _refresh(root, con)
+    assert not first.unchanged
+    started = time.perf_counter()
+    again = _refresh(root, con)
+    assert again.unchanged and again.rows == 1
+    assert time.perf_counter() - started < 0.5
+    _write(path, HEADER + "2024-01-02,10,11,9,10,10,100\n2024-01-03,10,11,9,10,10,100\n")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+    assert _refresh(root, con).rows == 2
+
+
+def test_no_files_generates_the_synthetic_market_and_says_so(project_con) -> None:
+    root, con, raw = project_con
+    (root / "config" / "project.toml").write_text("[synthetic]\nyears = 0.5\n")
+    lines: list[str] = []
+    summary = refresh_raw_prices(con, load_project(root), console=lines.append)
+    assert lines[0].startswith("no price files in data/raw: generating the built-in synthetic market")
+    assert summary.symbols == 154 and summary.rows > 154 * 100
+    assert con.execute("select count(*) from raw_prices_rejected").fetchone()[0] == 0
+    assert refresh_raw_prices(con, load_project(root), console=lines.append).unchanged
+    assert con.execute("select * from feature_params").fetchall() == [(1,)]
