@@ -8,8 +8,8 @@ meant to look like the real thing where the pipeline cares, and to contain a kno
   ``DeFi`` coin and about 6% of the others start 20–60% of the way into the span.
 * **Returns** (log, close to close) = beta · market factor + sub-category factor + idiosyncratic
   part. Crypto has its own market factor that also loads on the equity market on trading days.
-  ETFs track their members: ``Market`` ETFs the mean of every stock, the i-th ``Sector`` ETF the
-  i-th ``sectors`` sub-category (XLK → Technology, …), others market beta plus a group factor.
+  ETFs track their members: ``Market`` ETFs the mean of every stock, ``Sector`` ETFs the mean of
+  their sector (:data:`SECTOR_ETFS`: XLK → Technology, …), others market beta plus a group factor.
 * **Volatility clusters**: every factor and idiosyncratic series is GARCH(1,1)
   (σ²ₜ = ω + 0.08·u²ₜ₋₁ + 0.90·σ²ₜ₋₁).
 * **Planted, asset-specific dynamics**: the idiosyncratic part of every non-ETF asset is AR(1),
@@ -39,7 +39,7 @@ import pyarrow as pa
 
 from features.config import Project, SyntheticConfig
 
-SYNTHETIC_FORMAT = 1  # bump when the generator changes, so existing warehouses regenerate
+SYNTHETIC_FORMAT = 2  # bump when the generator changes, so existing warehouses regenerate
 
 MOMENTUM = "momentum"
 MEAN_REVERSION = "mean_reversion"
@@ -59,6 +59,17 @@ PLANTED = {  # sub-category -> planted dynamic (the default universe)
     "RealEstate": NONE,
 }
 GROUPS = ("sectors", "etfs", "crypto")
+SECTOR_ETFS = {  # Sector ETF -> the sectors sub-category whose stocks it tracks
+    "XLK": "Technology",
+    "XLF": "Finance",
+    "XLV": "Healthcare",
+    "XLE": "Energy",
+    "XLY": "Consumer",
+    "XLI": "Industrials",
+    "XLB": "Materials",
+    "XLU": "Utilities",
+    "XLRE": "RealEstate",
+}
 GARCH_A, GARCH_B = 0.08, 0.90  # shock and persistence of every GARCH(1,1) series
 
 
@@ -224,7 +235,6 @@ def _equity_world(
     market = market[:, 0] + 0.0003
     stocks = [i for i, a in enumerate(assets) if a.category != "etfs"]
     sector_names = sorted({assets[i].subcategory for i in stocks}, key=lambda s: s)
-    sector_order = list(dict.fromkeys(a.subcategory for a in assets if a.category == "sectors"))
     sector_f, _ = _garch_ar(rng, n_steps, np.full(len(sector_names), 0.007), np.zeros(len(sector_names)))
     k = len(assets)
     phi = np.array([PLANTED_PHI[_dynamic_of(a)] for a in assets])
@@ -240,16 +250,11 @@ def _equity_world(
     r[:, has_sector] += sector_f[:, sector_idx[has_sector]]
     stock_mean = r[:, stocks].mean(axis=1) if stocks else market
     etf_groups = [a.subcategory for a in assets]
-    sector_etfs = sorted(
-        (i for i, a in enumerate(assets) if a.category == "etfs" and a.subcategory == "Sector"),
-        key=lambda i: i,
-    )
-    # the i-th Sector ETF in config order tracks the i-th sectors sub-category in config order
-    for n, i in enumerate(sector_etfs):
-        members = [
-            j for j in stocks if sector_order and assets[j].subcategory == sector_order[n % len(sector_order)]
-        ]
-        r[:, i] = (r[:, members].mean(axis=1) if members else stock_mean) + idio[:, i]
+    # a Sector ETF tracks the stocks of its sector (SECTOR_ETFS); an unknown one tracks all stocks
+    for i, a in enumerate(assets):
+        if a.category == "etfs" and a.subcategory == "Sector":
+            members = [j for j in stocks if assets[j].subcategory == SECTOR_ETFS.get(a.symbol)]
+            r[:, i] = (r[:, members].mean(axis=1) if members else stock_mean) + idio[:, i]
     extra_factor: dict[str, np.ndarray] = {}
     for i, a in enumerate(assets):
         if not etf[i] or a.subcategory == "Sector":
@@ -340,6 +345,7 @@ __all__ = [
     "NONE",
     "PLANTED",
     "PLANTED_PHI",
+    "SECTOR_ETFS",
     "Asset",
     "calendar",
     "generate_market",

@@ -99,7 +99,7 @@ def test_long_parquet_with_typed_columns_and_aliases(project_con) -> None:
 def test_column_map_from_config(project_con) -> None:
     root, con, raw = project_con
     _write(raw / "feed.csv", "sec_id;as_of;px_last\nKO;2024-02-01;60.5\nKO;2024-02-02;61\n".replace(";", ","))
-    with pytest.raises(IngestError, match="feed.csv.*no a date column.*columns are sec_id, as_of, px_last"):
+    with pytest.raises(IngestError, match=r"feed\.csv.*no a date column.*columns are sec_id, as_of, px_last"):
         _refresh(root, con)
     _refresh(
         root,
@@ -208,7 +208,7 @@ def test_unchanged_files_are_a_fast_no_op_and_a_touched_file_reingests(project_c
 
 
 def test_no_files_generates_the_synthetic_market_and_says_so(project_con) -> None:
-    root, con, raw = project_con
+    root, con, _raw = project_con
     (root / "config" / "project.toml").write_text("[synthetic]\nyears = 0.5\n")
     lines: list[str] = []
     summary = refresh_raw_prices(con, load_project(root), console=lines.append)
