@@ -32,6 +32,33 @@ moves as (
         case when delta > 0 then delta when delta is not null then 0.0 end as gain,
         case when delta < 0 then -delta when delta is not null then 0.0 end as loss
     from changes
+),
+windowed as (
+    select
+        asset_id,
+        ts,
+        close,
+        high,
+        low,
+        volume,
+        ret_1d,
+        ret_5d,
+        ret_20d,
+        count(ret_1d) over w20 as n_ret_20,
+        stddev_samp(ret_1d) over w20 as sd_ret_20,
+        count(close) over w20 as n_close_20,
+        avg(close) over w20 as mean_close_20,
+        count(delta) over w14 as n_delta_14,
+        -- clamped at 0 against rounding in the sliding-window sums
+        greatest(sum(gain) over w14, 0.0) as gain_14,
+        greatest(sum(loss) over w14, 0.0) as loss_14,
+        count(volume) over w20 as n_volume_20,
+        avg(volume) over w20 as mean_volume_20,
+        stddev_samp(volume) over w20 as sd_volume_20
+    from moves
+    window
+        w14 as (partition by asset_id order by ts rows between 13 preceding and current row),
+        w20 as (partition by asset_id order by ts rows between 19 preceding and current row)
 )
 select
     asset_id,
@@ -39,19 +66,16 @@ select
     ret_1d,
     ret_5d,
     ret_20d,
-    case when count(ret_1d) over w20 = 20 then stddev_samp(ret_1d) over w20 end as vol_20,
-    case when count(close) over w20 = 20 then close / avg(close) over w20 - 1.0 end as sma_ratio_20,
+    case when n_ret_20 = 20 then sd_ret_20 end as vol_20,
+    case when n_close_20 = 20 then close / mean_close_20 - 1.0 end as sma_ratio_20,
     case
-        when count(delta) over w14 < 14 then null
-        when sum(gain) over w14 + sum(loss) over w14 = 0 then 50.0
-        else 100.0 * sum(gain) over w14 / (sum(gain) over w14 + sum(loss) over w14)
+        when n_delta_14 < 14 then null
+        when gain_14 + loss_14 = 0 then 50.0
+        else 100.0 * (gain_14 / (gain_14 + loss_14))
     end as rsi_14,
     case
-        when volume is not null and count(volume) over w20 = 20 and stddev_samp(volume) over w20 > 0
-            then (volume - avg(volume) over w20) / stddev_samp(volume) over w20
+        when volume is not null and n_volume_20 = 20 and sd_volume_20 > 0
+            then (volume - mean_volume_20) / sd_volume_20
     end as volume_z_20,
     (high - low) / close as hl_range
-from moves
-window
-    w14 as (partition by asset_id order by ts rows between 13 preceding and current row),
-    w20 as (partition by asset_id order by ts rows between 19 preceding and current row)
+from windowed
