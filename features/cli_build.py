@@ -74,7 +74,10 @@ def _cmd_ls(args: argparse.Namespace) -> int:
             ahead = "all" if m.ahead is None else str(m.ahead)
             window = f"back {back}, ahead {ahead}"
         rows.append((name, m.kind, m.materialized, ",".join(m.header.tags), window, ups))
-    widths = [max(len(r[i]) for r in [("model", "kind", "materialized", "tags", "window", ""), *rows]) for i in range(5)]
+    widths = [
+        max(len(r[i]) for r in [("model", "kind", "materialized", "tags", "window", ""), *rows])
+        for i in range(5)
+    ]
     header = ("model", "kind", "materialized", "tags", "window", "upstream")
     for row in [header, *rows]:
         print("  ".join(v.ljust(w) for v, w in zip(row[:5], widths, strict=True)) + "  " + row[5])

@@ -114,7 +114,12 @@ def _check_args(kind: str, args: tuple[str, ...]) -> str | None:
             return "expects (column, value, ...)"
     elif kind == "relationships":
         other = args[1].split(".") if len(args) == 2 else []
-        if len(args) != 2 or not _IDENT.match(args[0]) or len(other) != 2 or not all(map(_IDENT.match, other)):
+        if (
+            len(args) != 2
+            or not _IDENT.match(args[0])
+            or len(other) != 2
+            or not all(map(_IDENT.match, other))
+        ):
             return "expects (column, relation.column)"
     return None
 
@@ -154,7 +159,9 @@ def check_sql(test: DataTest, root: Path | None = None) -> str:
     try:
         return path.read_text(encoding="utf-8").strip().rstrip(";")
     except OSError as exc:
-        raise ModelError(f"custom test file {a[0]} cannot be read: {exc.strerror}", file=test.file, line=test.line) from None
+        raise ModelError(
+            f"custom test file {a[0]} cannot be read: {exc.strerror}", file=test.file, line=test.line
+        ) from None
 
 
 def run_check(con: duckdb.DuckDBPyConnection, test: DataTest, root: Path | None = None) -> CheckResult:
@@ -179,7 +186,9 @@ def format_failure(result: CheckResult) -> str:
     where = f"{t.file}:{t.line}: " if t.file else ""
     if result.error:
         return f"{where}{t.model}: test {t.name} could not run: {result.error}"
-    lines = [f"{where}{t.model}: test {t.name} failed ({result.failures} failing row(s)){' [warn]' if t.severity == 'warn' else ''}"]
+    lines = [
+        f"{where}{t.model}: test {t.name} failed ({result.failures} failing row(s)){' [warn]' if t.severity == 'warn' else ''}"
+    ]
     cols, rows = result.sample
     if cols:
         lines.append("    " + " | ".join(cols))
@@ -187,4 +196,4 @@ def format_failure(result: CheckResult) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["KINDS", "DataTest", "CheckResult", "format_failure", "parse_test", "run_check", "check_sql"]
+__all__ = ["KINDS", "CheckResult", "DataTest", "check_sql", "format_failure", "parse_test", "run_check"]

@@ -12,7 +12,9 @@ DIALECTS = ("duckdb", "spark", "trino", "snowflake", "bigquery", "postgres")
 def compile_sql(model: Model, dialect: str = "duckdb") -> str:
     """The SELECT of ``model`` for ``dialect`` (DuckDB: exactly as it runs)."""
     if dialect not in DIALECTS:
-        raise ConfigError(f"unknown dialect `{dialect}` (known: {', '.join(DIALECTS)}){did_you_mean(dialect, DIALECTS)}")
+        raise ConfigError(
+            f"unknown dialect `{dialect}` (known: {', '.join(DIALECTS)}){did_you_mean(dialect, DIALECTS)}"
+        )
     if model.kind != "sql":
         raise ModelError(
             f"`{model.name}` is a python model (no SQL to compile)", file=model.file, line=model.python_line
@@ -22,7 +24,9 @@ def compile_sql(model: Model, dialect: str = "duckdb") -> str:
     import sqlglot
 
     try:
-        return sqlglot.transpile(model.sql, read="duckdb", write=dialect, pretty=True, comments=False)[0] + "\n"
+        return (
+            sqlglot.transpile(model.sql, read="duckdb", write=dialect, pretty=True, comments=False)[0] + "\n"
+        )
     except sqlglot.errors.SqlglotError as exc:
         raise ModelError(f"cannot transpile to {dialect}: {exc}", file=model.file, model=model.name) from None
 

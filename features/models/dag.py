@@ -59,7 +59,7 @@ def _closure(start: str, edges: dict[str, tuple[str, ...]]) -> set[str]:
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """`` (did you mean `x`?)`` from close names, or an empty string."""
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.6)
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.75)
     if not close:
         return ""
     return " (did you mean " + " or ".join(f"`{c}`" for c in close) + "?)"
@@ -194,4 +194,13 @@ def to_dot(dag: Dag) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Dag", "build_dag", "did_you_mean", "find_cycle", "select", "to_dot", "to_text", "topological_order"]
+__all__ = [
+    "Dag",
+    "build_dag",
+    "did_you_mean",
+    "find_cycle",
+    "select",
+    "to_dot",
+    "to_text",
+    "topological_order",
+]

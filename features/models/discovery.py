@@ -154,7 +154,11 @@ def parse_sql(text: str, file: str) -> dict[str, Any]:
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         raise ModelError(
             f"a model file holds exactly one SELECT (found {len(statements)} statement(s)"
-            + (f", a {statements[0].key.upper()}" if statements and not isinstance(statements[0], exp.Query) else "")
+            + (
+                f", a {statements[0].key.upper()}"
+                if statements and not isinstance(statements[0], exp.Query)
+                else ""
+            )
             + ")",
             file=file,
         )
@@ -162,7 +166,7 @@ def parse_sql(text: str, file: str) -> dict[str, Any]:
     ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
     refs: dict[str, tuple[int | None, int | None]] = {}
     for table in query.find_all(exp.Table):
-        if not isinstance(table.this, exp.Identifier) or table.name in ctes and not table.db:
+        if not isinstance(table.this, exp.Identifier) or (table.name in ctes and not table.db):
             continue
         meta = table.this.meta
         line = meta.get("line")
@@ -234,7 +238,9 @@ def load_module(path: Path) -> Any:
             if tb.tb_frame.f_code.co_filename == str(path):
                 line = tb.tb_lineno
             tb = tb.tb_next
-        raise ModelError(f"importing this file failed: {type(exc).__name__}: {exc}", file=path, line=line) from None
+        raise ModelError(
+            f"importing this file failed: {type(exc).__name__}: {exc}", file=path, line=line
+        ) from None
     return module
 
 

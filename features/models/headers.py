@@ -113,7 +113,9 @@ def _convert(key: str, value: str, file: str | Path, line: int) -> object:
     if key == "materialized":
         if value not in MATERIALIZATIONS:
             raise ModelError(
-                f"materialized must be one of {', '.join(MATERIALIZATIONS)}, got `{value}`", file=file, line=line
+                f"materialized must be one of {', '.join(MATERIALIZATIONS)}, got `{value}`",
+                file=file,
+                line=line,
             )
         return value
     if key in ("unique_key", "tags"):

@@ -75,7 +75,7 @@ def _later(cmp: exp.Expression, joined: str, names: set[str]) -> bool:
         return offset > 0
     if op in (exp.GT, exp.GTE):
         return True
-    return offset > 0 if op is exp.LT else offset > 0
+    return offset > 0  # joined.col < other.col + k reaches k ahead
 
 
 __all__ = ["find_leaks"]

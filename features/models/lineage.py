@@ -39,7 +39,9 @@ def warehouse_schema(con: duckdb.DuckDBPyConnection | None) -> dict[str, dict[st
     return schema
 
 
-def _trace(dag: Dag, model: str, column: str, schema: dict[str, dict[str, str]], memo: dict) -> dict[str, Any]:
+def _trace(
+    dag: Dag, model: str, column: str, schema: dict[str, dict[str, str]], memo: dict
+) -> dict[str, Any]:
     key = (model, column)
     if key in memo:
         return memo[key]
@@ -61,7 +63,9 @@ def _trace(dag: Dag, model: str, column: str, schema: dict[str, dict[str, str]],
     return node
 
 
-def _direct_sources(sql: str, column: str, schema: dict[str, dict[str, str]], model: Any) -> list[tuple[str, str]]:
+def _direct_sources(
+    sql: str, column: str, schema: dict[str, dict[str, str]], model: Any
+) -> list[tuple[str, str]]:
     """(relation, column) pairs a model's output column is computed from."""
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
@@ -72,7 +76,9 @@ def _direct_sources(sql: str, column: str, schema: dict[str, dict[str, str]], mo
     except SqlglotError as exc:
         known = list(schema.get(model.name, {}))
         hint = did_you_mean(column, known) if known else ""
-        raise ModelError(f"cannot trace column `{column}` of `{model.name}`{hint}: {exc}", file=model.file) from None
+        raise ModelError(
+            f"cannot trace column `{column}` of `{model.name}`{hint}: {exc}", file=model.file
+        ) from None
     out: dict[tuple[str, str], None] = {}
     stack = [root]
     while stack:
@@ -112,9 +118,10 @@ def format_lineage(tree: dict[str, Any]) -> str:
     lines: list[str] = []
 
     def walk(node: dict[str, Any], depth: int) -> None:
-        note = {"source": "  (source)", "python": "  (python model: " + ", ".join(node.get("inputs", [])) + ")"}.get(
-            node["kind"], ""
-        )
+        note = {
+            "source": "  (source)",
+            "python": "  (python model: " + ", ".join(node.get("inputs", [])) + ")",
+        }.get(node["kind"], "")
         lines.append("  " * depth + node["column"] + note)
         for child in node["from"]:
             walk(child, depth + 1)

@@ -1,10 +1,10 @@
 """The build loop: plan what changed, materialize in topological order, log, run data tests.
 
-    plan      fingerprint every model; decide per selected model: up to date | full | incremental | view
-    execute   one transaction per model (relation + its bookkeeping); a failure rolls back, its
-              descendants are skipped, independent models still build
-    log       build_runs / build_models / build_tests rows
-    test      data tests of built models (cached per fingerprint: an unchanged model is not re-tested)
+plan      fingerprint every model; decide per selected model: up to date | full | incremental | view
+execute   one transaction per model (relation + its bookkeeping); a failure rolls back, its
+          descendants are skipped, independent models still build
+log       build_runs / build_models / build_tests rows
+test      data tests of built models (cached per fingerprint: an unchanged model is not re-tested)
 """
 
 from __future__ import annotations
@@ -94,7 +94,9 @@ class BuildResult:
         return self.status == "success"
 
 
-Reporter = Callable[[str, Any], None]  # (event, payload): "start" ModelRun, "done" ModelRun, "test" CheckResult
+Reporter = Callable[
+    [str, Any], None
+]  # (event, payload): "start" ModelRun, "done" ModelRun, "test" CheckResult
 
 
 @dataclass
@@ -214,7 +216,9 @@ def _execute(con: duckdb.DuckDBPyConnection, dag: Dag, p: Plan, run: ModelRun, b
             fps = {n: p.states[n].fingerprint for n in dag.upstream[model.name]}
             state = p.states[model.name]
             static_fp = digest([fps.get(i) or _source_version(con, i) for i in static])
-            p.states[model.name] = st.ModelState(state.fingerprint, state.definition, static_fp, state.materialized)
+            p.states[model.name] = st.ModelState(
+                state.fingerprint, state.definition, static_fp, state.materialized
+            )
         total = run.rows
         if run.action == "incremental":
             total = int(con.execute(f"select count(*) from {mat.quote(model.name)}").fetchall()[0][0])
@@ -341,7 +345,13 @@ def run_tests(
     return result
 
 
-def _log(con: duckdb.DuckDBPyConnection, result: BuildResult, select: Sequence[str], full: bool, kind: str = "build") -> None:
+def _log(
+    con: duckdb.DuckDBPyConnection,
+    result: BuildResult,
+    select: Sequence[str],
+    full: bool,
+    kind: str = "build",
+) -> None:
     built = [r for r in result.runs if r.status in ("success", "failed", "skipped")]
     message = "nothing to do" if result.nothing_to_do and kind == "build" else kind
     con.execute("begin transaction")
@@ -366,14 +376,28 @@ def _log(con: duckdb.DuckDBPyConnection, result: BuildResult, select: Sequence[s
         con.executemany(
             "insert into build_models values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                [result.build_id, r.model, r.kind, r.materialized, r.action, r.status, r.rows, r.seconds, r.fingerprint, r.error]
+                [
+                    result.build_id,
+                    r.model,
+                    r.kind,
+                    r.materialized,
+                    r.action,
+                    r.status,
+                    r.rows,
+                    r.seconds,
+                    r.fingerprint,
+                    r.error,
+                ]
                 for r in built
             ],
         )
     if result.tests:
         con.executemany(
             "insert into build_tests values (?, ?, ?, ?, ?, ?)",
-            [[result.build_id, t.test.model, t.test.name, t.test.severity, t.status, t.failures] for t in result.tests],
+            [
+                [result.build_id, t.test.model, t.test.name, t.test.severity, t.status, t.failures]
+                for t in result.tests
+            ],
         )
     con.execute("commit")
 
@@ -381,7 +405,9 @@ def _log(con: duckdb.DuckDBPyConnection, result: BuildResult, select: Sequence[s
 def raise_for_result(result: BuildResult) -> None:
     """BuildError when models failed or were skipped, DataTestError when error-severity tests failed."""
     if result.failed or result.skipped:
-        lines = [f"{len(result.failed)} model(s) failed, {len(result.skipped)} skipped (relations unchanged):"]
+        lines = [
+            f"{len(result.failed)} model(s) failed, {len(result.skipped)} skipped (relations unchanged):"
+        ]
         for r in result.runs:
             if r.status in ("failed", "skipped"):
                 first = (r.error or "").splitlines()[0] if r.error else ""

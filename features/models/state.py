@@ -97,4 +97,13 @@ def passed_tests(con: duckdb.DuckDBPyConnection, existing: dict[str, str]) -> se
     return {tuple(r) for r in con.execute(f"select model, test, fingerprint from {TESTS_TABLE}").fetchall()}  # type: ignore[misc]
 
 
-__all__ = ["MODELS_TABLE", "TESTS_TABLE", "ModelState", "ensure_tables", "load_states", "passed_tests", "relations", "save_state"]
+__all__ = [
+    "MODELS_TABLE",
+    "TESTS_TABLE",
+    "ModelState",
+    "ensure_tables",
+    "load_states",
+    "passed_tests",
+    "relations",
+    "save_state",
+]

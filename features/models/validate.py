@@ -21,12 +21,12 @@ def _reference_problems(model: Model, known: set[str]) -> list[FstoreError]:
             continue
         hint = did_you_mean(ref.name, known - {model.name})
         if model.kind == "python":
-            message = (
-                f"python model `{model.name}`: parameter `{ref.name}` names no model or warehouse relation{hint}"
-            )
+            message = f"python model `{model.name}`: parameter `{ref.name}` names no model or warehouse relation{hint}"
         else:
             message = f"unknown model or relation `{ref.name}`{hint}"
-        problems.append(ModelError(message, file=model.file, line=ref.line, column=ref.column, model=model.name))
+        problems.append(
+            ModelError(message, file=model.file, line=ref.line, column=ref.column, model=model.name)
+        )
     return problems
 
 

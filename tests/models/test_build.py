@@ -66,7 +66,9 @@ def test_second_build_has_nothing_to_do(build) -> None:
     assert runs[-1] == ("success", "nothing to do", 0)
 
 
-def test_formatting_and_comments_do_not_rebuild_but_sql_changes_rebuild_descendants(build, mini: Path) -> None:
+def test_formatting_and_comments_do_not_rebuild_but_sql_changes_rebuild_descendants(
+    build, mini: Path
+) -> None:
     con = duckdb.connect()
     add_prices(con, range(6))
     build(con)
