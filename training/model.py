@@ -130,6 +130,10 @@ class TradingModel(nn.Module):
         d, h = asset_embedding_dim, hidden
 
         self.asset_embedding = nn.Embedding(num_assets, d) if combine != "none" else None
+        if self.asset_embedding is not None:
+            # small start (std 0.1, not N(0, 1)): what the rows learn, not their random draw,
+            # then dominates their cosine similarities
+            nn.init.normal_(self.asset_embedding.weight, std=0.1)
         enc_in = feature_dim
         if combine == "concat":
             enc_in = feature_dim + d

@@ -401,30 +401,30 @@ def _has_runs(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(rows[0][0])
 
 
-RUN_COLUMNS = (
-    "run_id",
-    "status",
-    "started_at",
-    "ended_at",
-    "mapping_version",
-    "encoder",
-    "combine",
-    "embedding_dim",
-    "epochs_done",
-    "best_epoch",
-    "best_valid_loss",
-    "test_auc",
-    "test_ic",
-    "device",
+RUN_COLUMNS = (  # (train_runs column, short name shown by `fstore runs`)
+    ("run_id", "run_id"),
+    ("status", "status"),
+    ("started_at", "started"),
+    ("mapping_version", "mapping"),
+    ("encoder", "encoder"),
+    ("combine", "combine"),
+    ("embedding_dim", "dim"),
+    ("epochs_done", "epochs"),
+    ("best_epoch", "best"),
+    ("best_valid_loss", "valid_loss"),
+    ("test_auc", "test_auc"),
+    ("test_ic", "test_ic"),
+    ("device", "device"),
 )
 
 
 def list_runs(con: duckdb.DuckDBPyConnection, *, limit: int = 50) -> tuple[list[str], list[tuple[Any, ...]]]:
+    names = [short for _, short in RUN_COLUMNS]
     if not _has_runs(con):
-        return list(RUN_COLUMNS), []
-    cols = ", ".join(RUN_COLUMNS)
+        return names, []
+    cols = ", ".join(f"{col} as {short}" for col, short in RUN_COLUMNS)
     rows = con.execute(f"select {cols} from train_runs order by started_at desc limit ?", [limit]).fetchall()
-    return list(RUN_COLUMNS), rows
+    return names, rows
 
 
 def resolve_run(con: duckdb.DuckDBPyConnection, run: str) -> dict[str, Any]:

@@ -1,0 +1,161 @@
+"""PNG pictures of a run, drawn from the warehouse: embedding similarity, a 2-D PCA map, training curves.
+
+* ``<run>_similarity.png``  cosine-similarity heatmap, assets ordered by category, sub-category, symbol,
+  with the category blocks outlined and labelled;
+* ``<run>_pca.png``         the embeddings projected on their first two principal components, one
+  colour per category, every point labelled with its symbol;
+* ``<run>_curves.png``      train/valid loss per epoch, and validation AUC (classification) or IC
+  (regression), with the best epoch marked.
+
+matplotlib's Agg backend: no display needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from training.embeddings import Embeddings, cosine_matrix
+
+_CATEGORY_COLOURS = {"sectors": "#1f77b4", "etfs": "#2ca02c", "crypto": "#d62728"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _order(emb: Embeddings) -> np.ndarray:
+    keys = list(zip(emb.categories, emb.subcategories, emb.symbols, strict=True))
+    return np.array(sorted(range(len(keys)), key=lambda i: keys[i]))
+
+
+def similarity_heatmap(emb: Embeddings, path: Path) -> Path:
+    plt = _plt()
+    order = _order(emb)
+    sims = cosine_matrix(emb.vectors)[np.ix_(order, order)]
+    n = len(order)
+    size = min(max(6.0, n * 0.09), 18.0)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    im = ax.imshow(sims, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+    font = max(3.0, min(9.0, 900.0 / max(n, 1) / 2))
+    labels = [emb.symbols[i] for i in order]
+    ax.set_xticks(range(n), labels, rotation=90, fontsize=font)
+    ax.set_yticks(range(n), labels, fontsize=font)
+    # outline each sub-category block; name each category block on the right
+    subs = [(emb.categories[i], emb.subcategories[i]) for i in order]
+    start = 0
+    for k in range(1, n + 1):
+        if k == n or subs[k] != subs[start]:
+            ax.add_patch(
+                plt.Rectangle(
+                    (start - 0.5, start - 0.5), k - start, k - start, fill=False, lw=0.8, ec="black"
+                )
+            )
+            ax.text(n + 0.5, (start + k - 1) / 2, subs[start][1] or subs[start][0], va="center", fontsize=7)
+            start = k
+    ax.set_title(f"run {emb.run_id}, epoch {emb.epoch}: cosine similarity of asset embeddings")
+    fig.colorbar(im, ax=ax, fraction=0.035, pad=0.12, label="cosine similarity")
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+def pca_scatter(emb: Embeddings, path: Path) -> Path:
+    plt = _plt()
+    v = emb.vectors.astype(np.float64)
+    centred = v - v.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    xy = centred @ vt[:2].T  # (N, 2)
+    share = (s[:2] ** 2) / max((s**2).sum(), 1e-12)
+    fig, ax = plt.subplots(figsize=(11, 9))
+    for cat in sorted(set(emb.categories)):
+        idx = [i for i, c in enumerate(emb.categories) if c == cat]
+        colour = _CATEGORY_COLOURS.get(cat)
+        ax.scatter(xy[idx, 0], xy[idx, 1], s=28, alpha=0.8, label=cat or "unknown", color=colour)
+    for i, sym in enumerate(emb.symbols):
+        ax.annotate(sym, xy[i], fontsize=6, alpha=0.75, xytext=(3, 2), textcoords="offset points")
+    ax.set_xlabel(f"PC1 ({share[0]:.0%} of variance)")
+    ax.set_ylabel(f"PC2 ({share[1]:.0%} of variance)" if len(share) > 1 else "PC2")
+    ax.set_title(f"run {emb.run_id}, epoch {emb.epoch}: asset embeddings, first two principal components")
+    ax.legend(title="category")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+def training_curves(run_id: str, metrics: list[dict], best_epoch: int | None, path: Path) -> Path:
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for split, style in (("train", "-o"), ("valid", "-s")):
+        rows = [m for m in metrics if m["split"] == split and m["loss"] is not None]
+        ax1.plot([m["epoch"] for m in rows], [m["loss"] for m in rows], style, label=split)
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("loss")
+    ax1.set_title("loss")
+    valid = [m for m in metrics if m["split"] == "valid"]
+    key = "auc" if any(m["auc"] is not None for m in valid) else "ic"
+    ax2.plot(
+        [m["epoch"] for m in valid], [m[key] for m in valid], "-s", color="tab:orange", label=f"valid {key}"
+    )
+    test = [m for m in metrics if m["split"] == "test" and m[key] is not None]
+    if test:
+        ax2.plot(
+            [m["epoch"] for m in test],
+            [m[key] for m in test],
+            "*",
+            ms=12,
+            color="tab:red",
+            label=f"test {key}",
+        )
+    if key == "auc":
+        ax2.axhline(0.5, color="grey", lw=0.8, ls="--", label="chance")
+    else:
+        ax2.axhline(0.0, color="grey", lw=0.8, ls="--", label="no skill")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel(key.upper())
+    ax2.set_title(f"validation {key.upper()}")
+    for ax in (ax1, ax2):
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="green", lw=0.8, ls=":", label="best epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"run {run_id}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_run_plots(db: str | Path, run_id: str, out_dir: Path, *, epoch: int | None = None) -> list[Path]:
+    """Every picture of ``run_id`` into ``out_dir``; embedding plots only when the run has embeddings."""
+    from features.warehouse import connect
+    from training.embeddings import load_embeddings
+    from training.runs import read_metrics, resolve_run
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    con = connect(db, read_only=True, wait_s=10.0)
+    try:
+        row = resolve_run(con, run_id)
+        run_id = row["run_id"]
+        metrics = read_metrics(con, run_id)
+        emb = load_embeddings(con, run_id, epoch) if row["combine"] != "none" else None
+    finally:
+        con.close()
+    paths = [training_curves(run_id, metrics, row["best_epoch"], out_dir / f"{run_id}_curves.png")]
+    if emb is not None:
+        paths.append(similarity_heatmap(emb, out_dir / f"{run_id}_similarity.png"))
+        paths.append(pca_scatter(emb, out_dir / f"{run_id}_pca.png"))
+    return paths
+
+
+__all__ = ["pca_scatter", "similarity_heatmap", "training_curves", "write_run_plots"]
