@@ -1,5 +1,5 @@
 -- Cross-sectional features: where an asset stands among all assets on the same date.
--- materialized: incremental
+-- materialized: table
 -- unique_key: asset_id, ts
 -- time_column: ts
 -- tags: features

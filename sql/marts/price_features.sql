@@ -1,6 +1,9 @@
 -- Windowed per-asset price features. Every window runs over the asset's own rows ordered by ts,
 -- so a crypto window counts calendar days and an equity window counts trading days.
--- materialized: incremental
+-- Materialized as a table: ingestion may restate history (a replaced CSV), which an incremental
+-- refresh would not see. unique_key/time_column/partition_by are set so that a project whose
+-- prices only ever grow at the end can switch to `materialized: incremental`.
+-- materialized: table
 -- unique_key: asset_id, ts
 -- time_column: ts
 -- partition_by: asset_id

@@ -1,0 +1,88 @@
+"""End to end through the engine: synthetic default → training_set; then CSV files in data/raw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from features.build import run_build
+from features.config import load_project
+from features.warehouse import connect
+
+REPO = Path(__file__).resolve().parent.parent
+REQUIRED = [
+    "ret_1d",
+    "ret_5d",
+    "ret_20d",
+    "vol_20",
+    "sma_ratio_20",
+    "rsi_14",
+    "volume_z_20",
+    "hl_range",
+    "macd",
+    "macd_signal",
+    "ret_1d_cs_rank",
+]
+
+
+@pytest.fixture
+def project_root(tiny_project: Path) -> Path:
+    """The tiny project using the shipped models (sql/, features/library) and a short market."""
+    (tiny_project / "config" / "project.toml").write_text(
+        "[paths]\n"
+        f'sql = "{REPO / "sql"}"\n'
+        f'python_models = ["{REPO / "features" / "library"}"]\n'
+        "[synthetic]\nyears = 1.5\n"
+    )
+    return tiny_project
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in con.execute(f"describe {table}").fetchall()]
+
+
+def test_synthetic_default_then_csv_files(project_root: Path, capsys: pytest.CaptureFixture) -> None:
+    project = load_project(project_root)
+    run_build(project, quiet=True)  # raises if a model or a data test fails
+    con = connect(project.warehouse_path, read_only=True)
+    try:
+        assert _columns(con, "training_set") == [
+            "asset_id",
+            "symbol",
+            "ts",
+            *REQUIRED,
+            "fwd_ret_1d",
+            "label_up",
+        ]
+        n_symbols, n_rows = con.execute(
+            "select count(distinct symbol), count(*) from training_set"
+        ).fetchone()
+        assert n_symbols == 154 and n_rows > 154 * 300
+        spy = con.execute(
+            "select symbol, ts, close from raw_prices where symbol in ('SPY', 'BTCUSD')"
+        ).fetchall()
+    finally:
+        con.close()
+
+    raw = project_root / "data" / "raw"
+    raw.mkdir(parents=True)
+    for symbol in ("SPY", "BTCUSD"):
+        lines = ["Date,Close"] + [f"{ts},{close!r}" for s, ts, close in spy if s == symbol]
+        (raw / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
+    run_build(project, quiet=True)
+    con = connect(project.warehouse_path, read_only=True)
+    try:
+        symbols = [
+            r[0] for r in con.execute("select distinct symbol from training_set order by 1").fetchall()
+        ]
+        assert symbols == ["BTCUSD", "SPY"]
+        hl = con.execute("select count(hl_range), count(ret_20d) from training_set").fetchone()
+        assert hl[0] == 0 and hl[1] > 0  # close-only: hl_range NULL, returns computed
+        features = [
+            r[0] for r in con.execute("select feature from training_features order by position").fetchall()
+        ]
+        assert features == REQUIRED
+    finally:
+        con.close()
