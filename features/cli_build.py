@@ -186,3 +186,31 @@ def register(sub: argparse._SubParsersAction, add_common: Callable[..., None]) -
     p.add_argument("target", metavar="MODEL.COLUMN")
     add_common(p)
     p.set_defaults(handler=_cmd_lineage)
+
+    # ---- ingest (owned by ingestion, features/ingest.py) -------------------------------------------
+    p = sub.add_parser("ingest", help="check price files (CSV/Parquet) and copy them into data/raw")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="price files or folders of them")
+    p.add_argument("--force", action="store_true", help="replace a different file of the same name")
+    p.add_argument("--build", action="store_true", help="run `fstore build` afterwards")
+    add_common(p)
+    p.set_defaults(handler=_cmd_ingest)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    """Validate and copy price files into data/raw (the build ingests them); optionally build."""
+    from features.ingest import import_files
+
+    project = _project(args)
+    copied, preview = import_files(project, args.paths, force=args.force)
+    raw_dir = project.path(project.paths.raw)
+    print(
+        f"copied {len(copied)} file(s) to {raw_dir}: {preview.rows:,} valid rows, {preview.symbols} symbol(s)"
+    )
+    if preview.rejected:
+        detail = ", ".join(f"{n:,} {reason}" for reason, n in preview.rejected.items())
+        print(f"  {preview.rejected_total:,} row(s) will go to raw_prices_rejected: {detail}")
+    if args.build:
+        args.select, args.full_refresh, args.quiet, args.no_tests = None, False, False, False
+        return _cmd_build(args)
+    print("run `fstore build` to refresh raw_prices and every model")
+    return 0

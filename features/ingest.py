@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -206,11 +207,11 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, project: Project) ->
             ]
             if missing:
                 names = {
-                    "ts": "a date column (date/timestamp/ts)",
-                    "close": "a close column (close/adj close)",
+                    "ts": "date column (date/timestamp/ts)",
+                    "close": "close column (close/adj close)",
                 }
                 raise IngestError(
-                    f"cannot read prices: no {' and no '.join(names[m] for m in missing)}; "
+                    f"cannot read prices: it has no {' and no '.join(names[m] for m in missing)}; "
                     f"columns are {', '.join(columns)}",
                     file=path,
                     hint="rename the column or map it in [ingest] column_map of config/project.toml",
@@ -392,15 +393,8 @@ def ingest_files(
 ) -> IngestSummary:
     """Parse, validate and swap in ``files``; raises IngestError / UnknownSymbolError first."""
     raw_dir = project.path(project.paths.raw)
-    con.execute(
-        f"create or replace temp table {_STAGE} (symbol VARCHAR, ts DATE, open DOUBLE, high DOUBLE, "
-        "low DOUBLE, close DOUBLE, volume DOUBLE, source VARCHAR, unparseable BOOLEAN)"
-    )
     try:
-        for path in files:
-            _stage_file(con, path, project)
-        con.execute(_CLASSIFY.format(stage=_STAGE))
-        con.execute(_VALID)
+        _stage_and_classify(con, files, project)
         by_source = con.execute(
             "select source, list(distinct symbol order by symbol) from _fstore_ingest_checked "
             "where reason is null group by source order by source"
@@ -415,11 +409,7 @@ def ingest_files(
                 check_symbols(con, [s for s in symbols if s not in known], source=shown + more)
         else:
             check_symbols(con, symbols, source=str(raw_dir))
-        duplicates = con.execute(
-            "select (select count(*) from _fstore_ingest_checked where reason is null) - "
-            "(select count(*) from (select distinct symbol, ts, open, high, low, close, volume "
-            " from _fstore_ingest_checked where reason is null))"
-        ).fetchone()[0]
+        duplicates = _duplicates(con)
         _swap_in(con, "select * from _fstore_ingest_valid", _REJECTED, version)
     finally:
         for table in (_STAGE, "_fstore_ingest_checked", "_fstore_ingest_valid"):
@@ -433,6 +423,28 @@ def ingest_files(
         source=f"{len(files)} file(s) in {_rel(raw_dir, project.root)}",
         files=tuple(_rel(p, project.root) for p in files),
         version=version,
+    )
+
+
+def _stage_and_classify(con: duckdb.DuckDBPyConnection, files: Sequence[Path], project: Project) -> None:
+    """Read ``files`` into temp tables: every row with its reason (or none), and the valid rows."""
+    con.execute(
+        f"create or replace temp table {_STAGE} (symbol VARCHAR, ts DATE, open DOUBLE, high DOUBLE, "
+        "low DOUBLE, close DOUBLE, volume DOUBLE, source VARCHAR, unparseable BOOLEAN)"
+    )
+    for path in files:
+        _stage_file(con, path, project)
+    con.execute(_CLASSIFY.format(stage=_STAGE))
+    con.execute(_VALID)
+
+
+def _duplicates(con: duckdb.DuckDBPyConnection) -> int:
+    return int(
+        con.execute(
+            "select (select count(*) from _fstore_ingest_checked where reason is null) - "
+            "(select count(*) from (select distinct symbol, ts, open, high, low, close, volume "
+            " from _fstore_ingest_checked where reason is null))"
+        ).fetchone()[0]
     )
 
 
@@ -475,6 +487,78 @@ def ingest_synthetic(con: duckdb.DuckDBPyConnection, project: Project, version: 
         source=f"synthetic market (seed {cfg.seed}, {cfg.years:g} years to {cfg.end_date})",
         version=version,
     )
+
+
+def preview_files(files: Sequence[Path], project: Project) -> IngestSummary:
+    """Parse and validate ``files`` on a scratch in-memory database; nothing is written anywhere."""
+    con = duckdb.connect()
+    try:
+        _stage_and_classify(con, files, project)
+        rows, symbols = con.execute(
+            "select count(*), count(distinct symbol) from _fstore_ingest_valid"
+        ).fetchone()
+        con.execute(f"create temp table raw_prices_rejected as {_REJECTED}")
+        rejected = dict(
+            con.execute("select reason, count(*) from raw_prices_rejected group by reason").fetchall()
+        )
+        return IngestSummary(
+            rows=int(rows),
+            symbols=int(symbols),
+            rejected={str(k): int(v) for k, v in sorted(rejected.items())},
+            duplicates_dropped=_duplicates(con),
+            source=f"{len(files)} file(s)",
+            files=tuple(str(p) for p in files),
+        )
+    finally:
+        con.close()
+
+
+def import_files(
+    project: Project, paths: Sequence[str | Path], *, force: bool = False
+) -> tuple[list[Path], IngestSummary]:
+    """``fstore ingest``: check that price files parse, then copy them into ``data/raw``.
+
+    ``data/raw`` stays the single source of truth that every build reads, so an import is just a
+    validated copy; the next build ingests it (and stops on unknown symbols). Folders are searched
+    for price files. A different file already in ``data/raw`` under the same name is an error
+    unless ``force``. Returns the copied paths and a preview of what the build will ingest.
+    """
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw).resolve()
+        if path.is_dir():
+            files.extend(price_files(path))
+        elif not path.is_file():
+            raise IngestError("no such file or folder", file=path)
+        elif not path.name.lower().endswith(PRICE_SUFFIXES):
+            raise IngestError(f"not a price file (expected {', '.join(PRICE_SUFFIXES)})", file=path)
+        else:
+            files.append(path)
+    if not files:
+        raise IngestError("no price files found in " + ", ".join(str(p) for p in paths))
+    names: dict[str, Path] = {}
+    for path in files:
+        if path.name in names:
+            raise IngestError(f"two files named {path.name} ({names[path.name]} and {path})", file=path)
+        names[path.name] = path
+    preview = preview_files(files, project)
+    raw_dir = project.path(project.paths.raw)
+    targets = []
+    for path in files:
+        target = raw_dir / path.name
+        clash = target.exists() and target.resolve() != path and not force
+        if clash and target.read_bytes() != path.read_bytes():
+            raise IngestError(
+                f"{_rel(target, project.root)} already exists with different contents",
+                file=path,
+                hint="pass --force to replace it",
+            )
+        targets.append(target)
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    for path, target in zip(files, targets, strict=True):
+        if target.resolve() != path:
+            shutil.copy2(path, target)
+    return targets, preview
 
 
 def refresh_feature_params(con: duckdb.DuckDBPyConnection, project: Project) -> None:
@@ -553,8 +637,10 @@ __all__ = [
     "REJECT_REASONS",
     "IngestSummary",
     "files_version",
+    "import_files",
     "ingest_files",
     "ingest_synthetic",
+    "preview_files",
     "price_files",
     "refresh_feature_params",
     "refresh_raw_prices",

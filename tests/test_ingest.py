@@ -99,7 +99,9 @@ def test_long_parquet_with_typed_columns_and_aliases(project_con) -> None:
 def test_column_map_from_config(project_con) -> None:
     root, con, raw = project_con
     _write(raw / "feed.csv", "sec_id;as_of;px_last\nKO;2024-02-01;60.5\nKO;2024-02-02;61\n".replace(";", ","))
-    with pytest.raises(IngestError, match=r"feed\.csv.*no a date column.*columns are sec_id, as_of, px_last"):
+    with pytest.raises(
+        IngestError, match=r"feed\.csv.*it has no date column.*columns are sec_id, as_of, px_last"
+    ):
         _refresh(root, con)
     _refresh(
         root,
@@ -217,3 +219,23 @@ def test_no_files_generates_the_synthetic_market_and_says_so(project_con) -> Non
     assert con.execute("select count(*) from raw_prices_rejected").fetchone()[0] == 0
     assert refresh_raw_prices(con, load_project(root), console=lines.append).unchanged
     assert con.execute("select * from feature_params").fetchall() == [(1,)]
+
+
+def test_fstore_ingest_checks_and_copies_into_data_raw(tiny_project: Path, tmp_path: Path, capsys) -> None:
+    from features.cli import main
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    _write(downloads / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n2024-01-03,10,9,11,10,10,100\n")
+    assert main(["ingest", str(downloads), "--project", str(tiny_project)]) == 0
+    out = capsys.readouterr().out
+    assert "copied 1 file(s)" in out and "1 valid rows" in out and "1 high < low" in out
+    assert (tiny_project / "data" / "raw" / "AAPL.csv").read_text() == (downloads / "AAPL.csv").read_text()
+    _write(downloads / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
+    assert main(["ingest", str(downloads / "AAPL.csv"), "--project", str(tiny_project)]) == 1
+    assert "already exists with different contents" in capsys.readouterr().err
+    assert main(["ingest", str(downloads / "AAPL.csv"), "--project", str(tiny_project), "--force"]) == 0
+    _write(downloads / "MSFT.csv", "nothing,useful\n1,2\n")
+    assert main(["ingest", str(downloads / "MSFT.csv"), "--project", str(tiny_project)]) == 1
+    assert "MSFT.csv: cannot read prices: it has no date column" in capsys.readouterr().err
+    assert not (tiny_project / "data" / "raw" / "MSFT.csv").exists()
