@@ -1,0 +1,113 @@
+"""Benchmark: full build of the feature models at the default size and at 2,000 symbols × 20 years.
+
+    .venv/bin/python bench/bench_features.py            # both sizes
+    .venv/bin/python bench/bench_features.py --only default
+
+Each size runs in a fresh child process (so peak RSS is that build's alone) on a temporary project
+that uses this repo's sql/ and features/library models and the built-in synthetic market: a full
+build from an empty warehouse (asset IDs, synthetic market, every model, data tests), then a no-op
+build. The large universe is written into the temporary symbols.json as SYN0000… stocks spread
+over the sector sub-categories, so they get asset IDs the ordinary way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SIZES = {"default": (0, 10.0), "large": (2000, 20.0)}  # name -> (total symbols or 0 = shipped, years)
+
+
+def _make_project(root: Path, n_symbols: int, years: float) -> None:
+    (root / "config").mkdir(parents=True)
+    symbols = json.loads((REPO / "config" / "symbols.json").read_text())
+    if n_symbols:
+        shipped = {s for group in ("sectors", "etfs", "crypto") for v in symbols[group].values() for s in v}
+        subs = list(symbols["sectors"])
+        for i in range(n_symbols - len(shipped)):
+            symbols["sectors"][subs[i % len(subs)]].append(f"SYN{i:04d}")
+    (root / "config" / "symbols.json").write_text(json.dumps(symbols, indent=1))
+    (root / "config" / "project.toml").write_text(
+        "[paths]\n"
+        f'sql = "{REPO / "sql"}"\n'
+        f'python_models = ["{REPO / "features" / "library"}"]\n'
+        f"[synthetic]\nyears = {years}\n"
+    )
+
+
+def child(size: str) -> None:
+    """Run in a fresh process: build, then a no-op build; print one JSON line."""
+    from features.build import run_build
+    from features.config import load_project
+    from features.warehouse import connect
+
+    n_symbols, years = SIZES[size]
+    with tempfile.TemporaryDirectory(prefix=f"fstore-bench-{size}-") as tmp:
+        root = Path(tmp) / "proj"
+        _make_project(root, n_symbols, years)
+        project = load_project(root)
+        started = time.perf_counter()
+        run_build(project, quiet=True)
+        full_s = time.perf_counter() - started
+        started = time.perf_counter()
+        run_build(project, quiet=True)
+        noop_s = time.perf_counter() - started
+        con = connect(project.warehouse_path, read_only=True)
+        rows, symbols = con.execute("select count(*), count(distinct symbol) from training_set").fetchone()
+        con.close()
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "size": size,
+                "symbols": symbols,
+                "years": years,
+                "rows": rows,
+                "full_s": full_s,
+                "noop_s": noop_s,
+                "peak_rss_mib": peak_mib,
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(SIZES))
+    parser.add_argument("--child", choices=sorted(SIZES), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    results = []
+    for size in [args.only] if args.only else list(SIZES):
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", size], check=True, capture_output=True, text=True
+        )
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"machine: {platform.machine()}, {platform.python_version()}, date {time.strftime('%Y-%m-%d')}")
+    print(
+        "| size | symbols | years | rows | full build (s) | rows/s | µs/row | no-op build (s) | peak RSS (MiB) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        rate = r["rows"] / r["full_s"]
+        print(
+            f"| {r['size']} | {r['symbols']:,} | {r['years']:g} | {r['rows']:,} | {r['full_s']:.1f} | "
+            f"{rate:,.0f} | {1e6 / rate:.2f} | {r['noop_s']:.2f} | {r['peak_rss_mib']:,.0f} |"
+        )
+    if len(results) == 2:
+        ratio = (results[1]["full_s"] / results[1]["rows"]) / (results[0]["full_s"] / results[0]["rows"])
+        print(f"time per row, large / default: {ratio:.2f}× (target ≤ 1.5×)")
+
+
+if __name__ == "__main__":
+    main()
