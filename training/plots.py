@@ -41,7 +41,7 @@ def similarity_heatmap(emb: Embeddings, path: Path) -> Path:
     sims = cosine_matrix(emb.vectors)[np.ix_(order, order)]
     n = len(order)
     size = min(max(6.0, n * 0.09), 18.0)
-    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    fig, ax = plt.subplots(figsize=(size + 1.5, size + 1.0))
     im = ax.imshow(sims, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     font = max(3.0, min(9.0, 900.0 / max(n, 1) / 2))
     labels = [emb.symbols[i] for i in order]
@@ -59,8 +59,8 @@ def similarity_heatmap(emb: Embeddings, path: Path) -> Path:
             )
             ax.text(n + 0.5, (start + k - 1) / 2, subs[start][1] or subs[start][0], va="center", fontsize=7)
             start = k
-    ax.set_title(f"run {emb.run_id}, epoch {emb.epoch}: cosine similarity of asset embeddings")
-    fig.colorbar(im, ax=ax, fraction=0.035, pad=0.12, label="cosine similarity")
+    ax.set_title(f"cosine similarity of asset embeddings\nrun {emb.run_id}, epoch {emb.epoch}", fontsize=11)
+    fig.colorbar(im, ax=ax, orientation="horizontal", fraction=0.03, pad=0.08, label="cosine similarity")
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
@@ -98,6 +98,8 @@ def training_curves(run_id: str, metrics: list[dict], best_epoch: int | None, pa
     for split, style in (("train", "-o"), ("valid", "-s")):
         rows = [m for m in metrics if m["split"] == split and m["loss"] is not None]
         ax1.plot([m["epoch"] for m in rows], [m["loss"] for m in rows], style, label=split)
+    from matplotlib.ticker import MaxNLocator
+
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("loss")
     ax1.set_title("loss")
@@ -128,6 +130,7 @@ def training_curves(run_id: str, metrics: list[dict], best_epoch: int | None, pa
             ax.axvline(best_epoch, color="green", lw=0.8, ls=":", label="best epoch")
         ax.grid(alpha=0.3)
         ax.legend()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(f"run {run_id}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
