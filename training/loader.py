@@ -185,16 +185,25 @@ class WindowDataset(Dataset):
         host = torch.device("cpu")
         self.block_device = self.device if block_on_device else host
         self._stage = self.device.type == "cuda" and self.block_device.type == "cpu"
-        block_t = torch.from_numpy(np.ascontiguousarray(block))  # zero-copy view of the numpy block
-        self._block = block_t.to(self.block_device)
+        block = np.ascontiguousarray(block)
+        self._block = torch.from_numpy(block).to(self.block_device)  # zero-copy on the CPU
         self._starts = torch.from_numpy(starts.astype(np.int64)).to(self.block_device)
         self._asset_ids = torch.from_numpy(asset_ids.astype(np.int64)).to(self.block_device)
         self._y = torch.from_numpy(y.astype(np.float32)).to(self.block_device)
         n_rows, c = self._block.shape
         n_views = max(n_rows - self.lookback + 1, 0)
         # Window k = rows k..k+L-1 = one contiguous run of L·C floats starting at k·C: a strided view,
-        # no copy, so a batch is a single index_select (memcpy-like per window) on CPU or GPU.
+        # no copy, so a batch is a single gather (memcpy-like per window) on CPU or GPU.
         self._windows = torch.as_strided(self._block, (n_views, self.lookback * c), (c, 1))
+        # On the CPU the gather is numpy fancy indexing over the same view: single-threaded (no OpenMP
+        # barrier stalls on a busy machine) and its large outputs get huge pages (fewer page faults).
+        self._np_windows = None
+        self._np_starts = None
+        if self.block_device.type == "cpu":
+            self._np_windows = np.lib.stride_tricks.as_strided(
+                block, (n_views, self.lookback, c), (c * 4, c * 4, 4), writeable=False
+            )  # (n_views, L, C) view of the block
+            self._np_starts = self._starts.numpy()
         self._pinned: list[torch.Tensor] = []
         self._events: list[Any] = []
         self._turn = 0
@@ -401,6 +410,8 @@ class WindowDataset(Dataset):
 
     def gather(self, idx: torch.Tensor) -> torch.Tensor:
         """Windows of samples ``idx`` (on the block's device) as X (B, L, C), one index_select."""
+        if self._np_windows is not None:
+            return torch.from_numpy(self._np_windows[self._np_starts[idx.numpy()]])  # (B, L, C), a new array
         rows = self._starts.index_select(0, idx)
         x = torch.index_select(self._windows, 0, rows)  # (B, L·C)
         return x.view(-1, self.lookback, self.num_features)  # (B, L, C)

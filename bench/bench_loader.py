@@ -1,0 +1,348 @@
+"""Loader benchmark: WindowDataset against memory bandwidth and a per-sample DataLoader baseline.
+
+Runs unchanged on CPU and GPU machines::
+
+    .venv/bin/python bench/bench_loader.py            # figures as text
+    .venv/bin/python bench/bench_loader.py --markdown # the same as a table for docs/benchmarks.md
+
+Data: the default project's warehouse (data/warehouse.duckdb) when it has a training_set, otherwise
+a synthetic training_set of the default project's size (154 assets, ten years of business days,
+20 features, NULL warm-up rows, late listings) written to a temporary DuckDB file. The script says
+which. Figures (lookback 60, batch 1024 unless noted):
+
+* gather bytes/s: bytes of X produced per second by ``batches()`` vs a large single-thread numpy copy;
+* samples/s vs a per-sample ``torch.utils.data.Dataset`` + ``DataLoader`` over the same block;
+* warehouse open → first batch, seconds (in a fresh process, imports excluded and shown apart);
+* peak RSS growth while loading vs the float32 block (in a fresh process);
+* on CUDA: on-device windows/s at batch 1024 and 4096, the pinned-host path, and the share of a
+  small GRU training step spent waiting for data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+LOOKBACK = 60
+BATCH = 1024
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def make_synthetic(path: Path, assets: int = 154, features: int = 20, years: int = 10) -> None:
+    """A training_set shaped like the default project's, generated inside DuckDB (seconds)."""
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    feats = ", ".join(
+        f"case when d.i < {5 + k} then null else (random() - 0.5) * {k + 1} end as f{k:02d}"
+        for k in range(features)
+    )
+    con.execute("select setseed(0.42)")
+    con.execute(
+        f"""
+        create table training_set as
+        with days as (
+            select ts::date as ts from range(date '2025-12-31' - interval '{years} years', date '2025-12-31',
+                                              interval 1 day) r(ts)
+            where dayofweek(ts) between 1 and 5
+        ), grid as (
+            select a.asset_id, days.ts from range({assets}) a(asset_id), days
+            where days.ts >= date '2025-12-31' - interval '{years} years' + to_days(((a.asset_id * 37) % 9) * 100)
+        ), d as (
+            select asset_id::integer as asset_id, ts,
+                   row_number() over (partition by asset_id order by ts) - 1 as i,
+                   count(*) over (partition by asset_id) as n
+            from grid
+        )
+        select d.asset_id, 'SYM' || lpad(d.asset_id::varchar, 4, '0') as symbol, d.ts, {feats},
+               case when d.i = d.n - 1 then null else (random() - 0.5) / 10 end as fwd_ret_1d,
+               case when d.i = d.n - 1 then null else (random() > 0.5)::integer end as label_up
+        from d order by d.asset_id, d.ts
+        """
+    )
+    con.execute(
+        f"create table dim_symbol as select range::integer as asset_id, 'SYM' || lpad(range::varchar, 4, '0')"
+        f" as symbol, 'sectors' as category, 'Synthetic' as subcategory, true as is_active from range({assets})"
+    )
+    con.execute(
+        "create table mapping_versions as select '1.0' as version, 1 as seq, now()::timestamp as created_at"
+    )
+    con.close()
+
+
+def find_data(tmp: Path) -> tuple[Path, str]:
+    default = REPO / "data" / "warehouse.duckdb"
+    if default.exists():
+        import duckdb
+
+        try:
+            con = duckdb.connect(str(default), read_only=True)
+            has = con.execute(
+                "select count(*) from information_schema.tables where table_name = 'training_set'"
+            ).fetchall()[0][0]
+            con.close()
+        except duckdb.Error:
+            has = 0
+        if has:
+            return default, f"default project warehouse {default}"
+    path = tmp / "bench.duckdb"
+    make_synthetic(path)
+    return (
+        path,
+        "synthetic training_set (154 assets x 10 years of business days x 20 features; no warehouse built)",
+    )
+
+
+def child_first_batch(db: str) -> dict:
+    """Run in a fresh process: import cost, open → first batch, peak RSS growth."""
+    t0 = time.perf_counter()
+    import torch
+
+    from training.loader import WindowDataset
+
+    imports = time.perf_counter() - t0
+    base = _rss_bytes()
+    t1 = time.perf_counter()
+    ds = WindowDataset.from_warehouse(db, "train", lookback=LOOKBACK)
+    x, _, _ = next(ds.batches(BATCH, seed=0))
+    first = time.perf_counter() - t1
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {
+        "imports_s": imports,
+        "open_to_first_batch_s": first,
+        "rss_base": base,
+        "rss_peak_growth": peak - base,
+        "block_bytes": ds.block_bytes,
+        "samples": len(ds),
+        "x_shape": list(x.shape),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def memcpy_bandwidth() -> float:
+    """Single-thread numpy copy of 256 MiB, best of 5 (bytes/s, counting bytes written)."""
+    import numpy as np
+
+    src = np.ones(64 * 1024 * 1024, dtype=np.float32)
+    dst = np.empty_like(src)
+    best = 1e9
+    for _ in range(5):
+        t = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - t)
+    return src.nbytes / best
+
+
+def _epoch_rate(ds, batch: int, limit: int = 200) -> tuple[float, float]:
+    """(samples/s, X bytes/s) over up to ``limit`` shuffled batches, CUDA-synchronised."""
+    import torch
+
+    sync = torch.cuda.synchronize if ds.device.type == "cuda" else (lambda: None)
+    for _ in zip(range(3), ds.batches(batch, seed=1), strict=False):  # warm-up
+        pass
+    sync()
+    n = nbytes = 0
+    t = time.perf_counter()
+    for i, (x, _ids, _y) in enumerate(ds.batches(batch, seed=2)):
+        n += x.shape[0]
+        nbytes += x.numel() * 4
+        if i + 1 >= limit:
+            break
+    sync()
+    dt = time.perf_counter() - t
+    return n / dt, nbytes / dt
+
+
+def baseline_rate(ds, seconds: float = 3.0) -> float:
+    """A per-sample Dataset + DataLoader (default collate) over the same block: samples/s."""
+    import numpy as np
+    import torch
+    from torch.utils.data import DataLoader, Dataset
+
+    block = ds._block.cpu().numpy()
+    starts = ds._starts.cpu().numpy()
+    ids = ds._asset_ids.cpu().numpy()
+    y = ds._y.cpu().numpy()
+
+    class PerSample(Dataset):
+        def __len__(self) -> int:
+            return len(starts)
+
+        def __getitem__(self, i: int):
+            s = starts[i]
+            return torch.from_numpy(np.array(block[s : s + LOOKBACK])), int(ids[i]), float(y[i])
+
+    loader = DataLoader(
+        PerSample(), batch_size=BATCH, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
+    n, t = 0, time.perf_counter()
+    for x, _a, _y in loader:
+        n += x.shape[0]
+        if time.perf_counter() - t > seconds:
+            break
+    return n / (time.perf_counter() - t)
+
+
+def gpu_figures(db: Path) -> dict:
+    import torch
+
+    from training.loader import WindowDataset
+
+    out: dict = {"gpu": torch.cuda.get_device_name(0)}
+    ds = WindowDataset.from_warehouse(db, "train", lookback=LOOKBACK, device="cuda")
+    for b in (1024, 4096):
+        rate, bw = _epoch_rate(ds, b, limit=400)
+        out[f"device_windows_s_{b}"] = rate
+        out[f"device_bytes_s_{b}"] = bw
+    pinned = WindowDataset.from_warehouse(
+        db, "train", lookback=LOOKBACK, device="cuda", block_on_device=False
+    )
+    out["pinned_windows_s_1024"] = _epoch_rate(pinned, 1024, limit=100)[0]
+
+    # share of a training step spent waiting for data: a small GRU + embedding model
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = torch.nn.Embedding(ds.num_embeddings, 16)
+            self.gru = torch.nn.GRU(ds.num_features + 16, 64, batch_first=True)
+            self.head = torch.nn.Linear(64, 1)
+
+        def forward(self, x, a):
+            e = self.emb(a)[:, None, :].expand(-1, x.shape[1], -1)  # (B, L, E)
+            h, _ = self.gru(torch.cat([x, e], dim=-1))  # (B, L, H)
+            return self.head(h[:, -1]).squeeze(-1)  # (B,)
+
+    net = Net().cuda()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    batches = ds.batches(BATCH, seed=3)
+    wait = step = 0.0
+    for i in range(60):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        x, a, y = next(batches)
+        torch.cuda.synchronize()
+        t1 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss_fn(net(x, a), y).backward()
+        opt.step()
+        torch.cuda.synchronize()
+        t2 = time.perf_counter()
+        if i >= 10:
+            wait += t1 - t0
+            step += t2 - t0
+    out["data_wait_share"] = wait / step
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table too")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child_first_batch(args.child)))
+        return 0
+
+    import torch
+
+    from training.loader import WindowDataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db, what = find_data(Path(tmp))
+        child = subprocess.run(
+            [sys.executable, __file__, "--child", str(db)], capture_output=True, text=True, check=True
+        )
+        first = json.loads(child.stdout.strip().splitlines()[-1])
+        ds = WindowDataset.from_warehouse(db, "train", lookback=LOOKBACK)
+        copy_bw = memcpy_bandwidth()
+        threads = torch.get_num_threads()
+        rate, gather_bw = _epoch_rate(ds, BATCH)
+        torch.set_num_threads(1)
+        rate_1t, gather_bw_1t = _epoch_rate(ds, BATCH)
+        torch.set_num_threads(threads)
+        base = baseline_rate(ds)
+        gpu = gpu_figures(db) if torch.cuda.is_available() else None
+
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    rows = [
+        (
+            "machine",
+            f"{platform.machine()}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, "
+            + (gpu["gpu"] if gpu else "no GPU"),
+        ),
+        ("data", what),
+        (
+            "train split",
+            f"{first['samples']:,} windows, X {first['x_shape']} per batch, block "
+            f"{first['block_bytes'] / 2**20:.1f} MiB",
+        ),
+        ("memcpy (numpy, 1 thread)", f"{copy_bw / 1e9:.2f} GB/s"),
+        (
+            f"gather, {threads} torch threads",
+            f"{gather_bw / 1e9:.2f} GB/s = {gather_bw / copy_bw:.0%} of memcpy"
+            f" ({rate / 1e6:.2f} M windows/s)",
+        ),
+        (
+            "gather, 1 torch thread",
+            f"{gather_bw_1t / 1e9:.2f} GB/s = {gather_bw_1t / copy_bw:.0%} of memcpy"
+            f" ({rate_1t / 1e6:.2f} M windows/s)",
+        ),
+        ("per-sample Dataset+DataLoader", f"{base:,.0f} samples/s -> loader is {rate / base:.0f}x faster"),
+        (
+            "warehouse open -> first batch",
+            f"{first['open_to_first_batch_s']:.2f} s (imports {first['imports_s']:.2f} s"
+            " before it, not counted)",
+        ),
+        (
+            "peak RSS growth while loading",
+            f"{first['rss_peak_growth'] / 2**20:.1f} MiB = "
+            f"{first['rss_peak_growth'] / first['block_bytes']:.2f}x the float32 block (process baseline after "
+            f"imports {first['rss_base'] / 2**20:.0f} MiB)",
+        ),
+    ]
+    if gpu:
+        rows += [
+            (
+                "on-device gather, batch 1024",
+                f"{gpu['device_windows_s_1024'] / 1e6:.1f} M windows/s "
+                f"({gpu['device_bytes_s_1024'] / 1e9:.0f} GB/s)",
+            ),
+            (
+                "on-device gather, batch 4096",
+                f"{gpu['device_windows_s_4096'] / 1e6:.1f} M windows/s "
+                f"({gpu['device_bytes_s_4096'] / 1e9:.0f} GB/s)",
+            ),
+            (
+                "host block, pinned + non_blocking, 1024",
+                f"{gpu['pinned_windows_s_1024'] / 1e6:.2f} M windows/s",
+            ),
+            ("GRU step time waiting for data", f"{gpu['data_wait_share']:.1%}"),
+        ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    if args.markdown:
+        print("\n| measure | result |\n|---|---|")
+        for k, v in rows:
+            print(f"| {k} | {v} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
