@@ -179,7 +179,7 @@ class WindowDataset(Dataset):
         self.boundaries = boundaries
         self.skipped_assets = dict(skipped_assets or {})
         self.config = dict(config or {})
-        self.label_dates = label_dates.astype("datetime64[D]")
+        self.label_dates = np.asarray(label_dates, dtype="datetime64[D]")
         self.device = _resolve_device(device)
         # Where the block lives: on the GPU (gathers run there) unless asked to stay in host memory.
         host = torch.device("cpu")
@@ -187,9 +187,9 @@ class WindowDataset(Dataset):
         self._stage = self.device.type == "cuda" and self.block_device.type == "cpu"
         block = np.ascontiguousarray(block)
         self._block = torch.from_numpy(block).to(self.block_device)  # zero-copy on the CPU
-        self._starts = torch.from_numpy(starts.astype(np.int64)).to(self.block_device)
-        self._asset_ids = torch.from_numpy(asset_ids.astype(np.int64)).to(self.block_device)
-        self._y = torch.from_numpy(y.astype(np.float32)).to(self.block_device)
+        self._starts = torch.from_numpy(np.asarray(starts, dtype=np.int64)).to(self.block_device)
+        self._asset_ids = torch.from_numpy(np.asarray(asset_ids, dtype=np.int64)).to(self.block_device)
+        self._y = torch.from_numpy(np.asarray(y, dtype=np.float32)).to(self.block_device)
         n_rows, c = self._block.shape
         n_views = max(n_rows - self.lookback + 1, 0)
         # Window k = rows k..k+L-1 = one contiguous run of L·C floats starting at k·C: a strided view,

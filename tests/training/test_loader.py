@@ -405,3 +405,23 @@ def test_import_training_does_not_import_torch() -> None:
     code = "import sys, training; assert 'torch' not in sys.modules; print(training.__all__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "WindowDataset" in out.stdout
+
+
+# ---------------------------------------------------------------------------- CUDA (skipped without a GPU)
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda
+@pytest.mark.parametrize("block_on_device", [True, False])
+def test_cuda_batches_equal_cpu_batches(project: Path, train: WindowDataset, block_on_device: bool) -> None:
+    gpu = WindowDataset.from_warehouse(
+        project, "train", lookback=L, device="cuda", block_on_device=block_on_device
+    )
+    assert gpu.block_device.type == ("cuda" if block_on_device else "cpu")
+    for (xc, ac, yc), (xg, ag, yg) in zip(train.batches(128, seed=9), gpu.batches(128, seed=9), strict=True):
+        assert xg.device.type == "cuda" and ag.device.type == "cuda" and yg.device.type == "cuda"
+        np.testing.assert_array_equal(xg.cpu().numpy(), xc.numpy())
+        np.testing.assert_array_equal(ag.cpu().numpy(), ac.numpy())
+        np.testing.assert_array_equal(yg.cpu().numpy(), yc.numpy())
+    np.testing.assert_array_equal(gpu.to_arrays()["X"], train.to_arrays()["X"])
