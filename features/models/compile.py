@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from features.errors import ConfigError, ModelError
-from features.models.dag import did_you_mean
-from features.models.discovery import Model
+
+if TYPE_CHECKING:
+    from features.models.discovery import Model
 
 DIALECTS = ("duckdb", "spark", "trino", "snowflake", "bigquery", "postgres")
 
@@ -12,6 +15,8 @@ DIALECTS = ("duckdb", "spark", "trino", "snowflake", "bigquery", "postgres")
 def compile_sql(model: Model, dialect: str = "duckdb") -> str:
     """The SELECT of ``model`` for ``dialect`` (DuckDB: exactly as it runs)."""
     if dialect not in DIALECTS:
+        from features.models.dag import did_you_mean
+
         raise ConfigError(
             f"unknown dialect `{dialect}` (known: {', '.join(DIALECTS)}){did_you_mean(dialect, DIALECTS)}"
         )

@@ -39,54 +39,70 @@ def warehouse_schema(con: duckdb.DuckDBPyConnection | None) -> dict[str, dict[st
     return schema
 
 
-def _trace(
-    dag: Dag, model: str, column: str, schema: dict[str, dict[str, str]], memo: dict
-) -> dict[str, Any]:
-    key = (model, column)
-    if key in memo:
-        return memo[key]
-    m = dag.models.get(model)
-    if m is None:
-        node = {"column": f"{model}.{column}", "kind": "source", "from": []}
-    elif m.kind == "python":
-        node = {
-            "column": f"{model}.{column}",
-            "kind": "python",
-            "from": [],  # opaque: a Python function's columns cannot be traced
-            "inputs": [r.name for r in m.refs],
-        }
-    else:
-        node = {"column": f"{model}.{column}", "kind": "sql", "from": []}
-        for table, col in _direct_sources(m.sql, column, schema, m):
-            node["from"].append(_trace(dag, table, col, schema, memo))
-    memo[key] = node
-    return node
+class _Tracer:
+    """Traces columns through the DAG; each model's SQL is analysed once for all its columns."""
+
+    def __init__(self, dag: Dag, schema: dict[str, dict[str, str]]) -> None:
+        self.dag, self.schema = dag, schema
+        self.direct: dict[str, dict[str, list[tuple[str, str]]]] = {}
+        self.trees: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def sources_of(self, model: str) -> dict[str, list[tuple[str, str]]]:
+        """column -> (relation, column) pairs it is computed from, for every output column of a SQL model."""
+        if model not in self.direct:
+            self.direct[model] = _direct_sources(self.dag.models[model], self.schema)
+        return self.direct[model]
+
+    def trace(self, model: str, column: str) -> dict[str, Any]:
+        key = (model, column)
+        if key in self.trees:
+            return self.trees[key]
+        m = self.dag.models.get(model)
+        if m is None:
+            node: dict[str, Any] = {"column": f"{model}.{column}", "kind": "source", "from": []}
+        elif m.kind == "python":  # opaque: a Python function's columns cannot be traced
+            node = {
+                "column": f"{model}.{column}",
+                "kind": "python",
+                "from": [],
+                "inputs": [r.name for r in m.refs],
+            }
+        else:
+            direct = self.sources_of(model)
+            if column not in direct:
+                raise ModelError(
+                    f"model `{model}` has no column `{column}`{did_you_mean(column, direct)}", file=m.file
+                )
+            node = {"column": f"{model}.{column}", "kind": "sql", "from": []}
+            for table, col in direct[column]:
+                node["from"].append(self.trace(table, col))
+        self.trees[key] = node
+        return node
 
 
-def _direct_sources(
-    sql: str, column: str, schema: dict[str, dict[str, str]], model: Any
-) -> list[tuple[str, str]]:
-    """(relation, column) pairs a model's output column is computed from."""
+def _direct_sources(model: Any, schema: dict[str, dict[str, str]]) -> dict[str, list[tuple[str, str]]]:
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
     from sqlglot.lineage import lineage
 
+    refs = {r.name: schema[r.name] for r in model.refs if r.name in schema}
     try:
-        root = lineage(column, sql, schema=schema or None, dialect="duckdb")
+        roots = lineage(None, model.sql, schema=refs, dialect="duckdb")
     except SqlglotError as exc:
-        known = list(schema.get(model.name, {}))
-        hint = did_you_mean(column, known) if known else ""
-        raise ModelError(
-            f"cannot trace column `{column}` of `{model.name}`{hint}: {exc}", file=model.file
-        ) from None
-    out: dict[tuple[str, str], None] = {}
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node.source, exp.Table) and not node.downstream:
-            out[(node.source.name, node.name.split(".")[-1])] = None
-        stack.extend(node.downstream)
-    return sorted(out)
+        raise ModelError(f"cannot trace the columns of `{model.name}`: {exc}", file=model.file) from None
+    if not isinstance(roots, dict):
+        roots = {roots.name: roots}
+    out: dict[str, list[tuple[str, str]]] = {}
+    for column, root in roots.items():
+        found: dict[tuple[str, str], None] = {}
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if isinstance(node.source, exp.Table) and not node.downstream:
+                found[(node.source.name, node.name.split(".")[-1])] = None
+            stack.extend(node.downstream)
+        out[column] = sorted(found)
+    return out
 
 
 def column_lineage(dag: Dag, target: str, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, Any]:
@@ -100,7 +116,7 @@ def column_lineage(dag: Dag, target: str, con: duckdb.DuckDBPyConnection | None 
     cols = schema.get(model)
     if cols and column not in cols:
         raise ModelError(f"model `{model}` has no column `{column}`{did_you_mean(column, cols)}")
-    return _trace(dag, model, column, schema, {})
+    return _Tracer(dag, schema).trace(model, column)
 
 
 def source_columns(tree: dict[str, Any]) -> list[str]:
@@ -142,6 +158,22 @@ def write_lineage_artifact(con: duckdb.DuckDBPyConnection, project: Project, dag
         old = {}
     schema = warehouse_schema(con)
     out: dict[str, Any] = {}
+    tracer = _Tracer(dag, schema)
+    leaves: dict[tuple[str, str], list[str]] = {}
+
+    def leaves_of(model: str, column: str) -> list[str]:
+        key = (model, column)
+        if key not in leaves:
+            m = dag.models.get(model)
+            if m is None or m.kind != "sql":
+                leaves[key] = [f"{model}.{column}"]
+            else:
+                found: dict[str, None] = {}
+                for table, col in tracer.sources_of(model).get(column, []):
+                    found.update(dict.fromkeys(leaves_of(table, col)))
+                leaves[key] = sorted(found)
+        return leaves[key]
+
     for name in dag.order:
         m = dag.models[name]
         if m.kind != "sql" or name not in schema:
@@ -150,12 +182,10 @@ def write_lineage_artifact(con: duckdb.DuckDBPyConnection, project: Project, dag
         if old.get(name, {}).get("key") == key:
             out[name] = old[name]
             continue
-        columns: dict[str, list[str]] = {}
-        for column in schema[name]:
-            try:
-                columns[column] = source_columns(_trace(dag, name, column, schema, {}))
-            except ModelError:
-                columns[column] = []
+        try:
+            columns = {column: leaves_of(name, column) for column in schema[name]}
+        except ModelError:
+            columns = {}
         out[name] = {"key": key, "columns": columns}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -1,0 +1,396 @@
+"""Benchmark the model engine; prints figures (paste them into docs/benchmarks.md "## Model engine").
+
+    .venv/bin/python bench/bench_engine.py              # everything
+    .venv/bin/python bench/bench_engine.py --only overhead,noop,incremental,dbt
+
+overhead     full build of the default project's models through fstore vs the same statements run
+             directly through the duckdb Python API in one process (same warehouse, same inputs)
+noop         `fstore build` with nothing changed, process start included: default project and a
+             generated 200-model project
+incremental  after appending one day for every symbol: incremental refresh vs full build, on a
+             generated all-incremental feature project (154 assets × ~10 years) and on the default
+             project as shipped (its marts are tables by design, so everything rebuilds)
+dbt          dbt-core + dbt-duckdb in their own venv (/tmp/dbtvenv) on the same SQL models: full
+             build and no-op; skipped with a note when that venv is missing
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+FSTORE = str(Path(PY).parent / "fstore")
+DBT_VENV = Path("/tmp/dbtvenv")
+
+
+def _median(fn: Callable[[], float], repeat: int) -> tuple[float, list[float]]:
+    times = [fn() for _ in range(repeat)]
+    return statistics.median(times), times
+
+
+def default_project(root: Path, years: float = 10.0) -> Path:
+    """A copy of this repo's project: shipped symbols, sql/ and features/library, synthetic market."""
+    (root / "config").mkdir(parents=True)
+    shutil.copy(REPO / "config" / "symbols.json", root / "config" / "symbols.json")
+    shutil.copytree(REPO / "sql", root / "sql")
+    shutil.copytree(
+        REPO / "features" / "library", root / "library", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (root / "config" / "project.toml").write_text(
+        f'[paths]\npython_models = ["library"]\n[synthetic]\nyears = {years}\n'
+    )
+    return root
+
+
+def generated_project(root: Path, n_models: int = 200) -> Path:
+    """``n_models`` SQL models in a layered DAG (every 10th a view), shipped symbols, 2-year market."""
+    (root / "config").mkdir(parents=True)
+    shutil.copy(REPO / "config" / "symbols.json", root / "config" / "symbols.json")
+    (root / "config" / "project.toml").write_text("[paths]\npython_models = []\n[synthetic]\nyears = 2\n")
+    sql = root / "sql"
+    sql.mkdir()
+    (sql / "g000.sql").write_text(
+        "-- materialized: table\nselect d.asset_id, p.ts, p.close from raw_prices p join dim_symbol d using (symbol)\n"
+    )
+    for i in range(1, n_models):
+        a, b = (i - 1) // 2, max(0, i - 7)
+        mat = "view" if i % 10 == 0 else "table"
+        test = "-- test: not_null(asset_id, ts)\n" if i % 10 == 5 else ""
+        (sql / f"g{i:03d}.sql").write_text(
+            f"-- materialized: {mat}\n-- tags: layer{i % 5}\n{test}"
+            f"select x.asset_id, x.ts, x.close,\n"
+            f"    avg(x.close) over (partition by x.asset_id order by x.ts rows between {i % 20} preceding"
+            f" and current row) as f\n"
+            f"from g{a:03d} x join g{b:03d} y on y.asset_id = x.asset_id and y.ts = x.ts\n"
+        )
+    return root
+
+
+def _fstore(root: Path, *args: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([FSTORE, *args, "--project", str(root)], check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------- overhead
+
+
+def bench_overhead(tmp: Path, repeat: int) -> dict[str, object]:
+    """fstore full build (no tests) vs executing the same statements directly, same process."""
+    import duckdb
+
+    from features.config import load_project
+    from features.models.discovery import discover, load_python_function
+    from features.models.runner import build_models
+    from features.models.state import relations
+    from features.models.validate import validate
+
+    root = default_project(tmp / "overhead")
+    _fstore(root, "build", "--quiet", "--no-tests")  # ingest + first build (untimed)
+    project = load_project(root)
+    db = project.warehouse_path
+    con = duckdb.connect(str(db))
+    dag = validate(discover(project), relations(con))
+    funcs = {n: load_python_function(m) for n, m in dag.models.items() if m.kind == "python"}
+
+    def fstore_full() -> float:
+        t0 = time.perf_counter()
+        build_models(con, project, dag, full_refresh=True, run_tests=False)
+        return time.perf_counter() - t0
+
+    def direct() -> float:
+        t0 = time.perf_counter()
+        for name in dag.order:
+            m = dag.models[name]
+            if m.kind == "python":
+                frames = {r.name: con.sql(f"select * from {r.name}").pl() for r in m.refs}
+                con.register("_out", funcs[name](**frames).to_arrow())
+                con.execute(f"create or replace table {name} as select * from _out")
+                con.unregister("_out")
+            elif m.materialized == "view":
+                con.execute(f"create or replace view {name} as {m.sql}")
+            else:
+                con.execute(f"create or replace table {name} as {m.sql}")
+        return time.perf_counter() - t0
+
+    fstore_full(), direct()  # warm both (page cache, imports)
+    a_times, d_times = [], []
+    for _ in range(repeat):  # interleaved, so background load hits both alike
+        a_times.append(fstore_full())
+        d_times.append(direct())
+    rows = con.execute("select count(*) from stg_prices").fetchall()[0][0]
+    con.close()
+    fs, dr = statistics.median(a_times), statistics.median(d_times)
+    return {
+        "models": len(dag.order),
+        "stg_prices rows": rows,
+        "fstore full build s (median)": round(fs, 3),
+        "direct duckdb s (median)": round(dr, 3),
+        "ratio": round(fs / dr, 3),
+        "fstore runs": [round(t, 3) for t in a_times],
+        "direct runs": [round(t, 3) for t in d_times],
+    }
+
+
+# --------------------------------------------------------------------------- no-op
+
+
+def bench_noop(tmp: Path, repeat: int) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for label, root in (
+        ("default project (7 models)", default_project(tmp / "noop_default")),
+        ("generated 200-model project", generated_project(tmp / "noop_200")),
+    ):
+        full = _fstore(root, "build", "--quiet")
+        _fstore(root, "build", "--quiet")  # warm .pyc and the parse cache
+        med, times = _median(lambda r=root: _fstore(r, "build", "--quiet"), repeat)
+        out[label] = {
+            "first full build s (incl. ingest)": round(full, 3),
+            "no-op s (median, process start included)": round(med, 3),
+            "runs": [round(t, 3) for t in times],
+        }
+    t0 = time.perf_counter()
+    subprocess.run([PY, "-c", "import duckdb"], check=True)
+    out["bare `python -c 'import duckdb'` s"] = round(time.perf_counter() - t0, 3)
+    code = "import sys, features.cli, features.build, features.cli_build; print('torch' in sys.modules)"
+    out["build imports torch"] = subprocess.run(
+        [PY, "-c", code], capture_output=True, text=True
+    ).stdout.strip()
+    return out
+
+
+# --------------------------------------------------------------------------- incremental
+
+INCR_MODELS = {
+    "feat.sql": """-- materialized: incremental
+-- unique_key: asset_id, ts
+-- time_column: ts
+-- partition_by: asset_id
+select asset_id, ts, close,
+    ln(close / lag(close) over w) as ret_1d,
+    ln(close / lag(close, 20) over w) as ret_20d,
+    avg(close) over (partition by asset_id order by ts rows between 59 preceding and current row) as sma_60,
+    stddev(close) over (partition by asset_id order by ts rows between 19 preceding and current row) as sd_20
+from prices
+window w as (partition by asset_id order by ts)
+""",
+    "feat2.sql": """-- materialized: incremental
+-- unique_key: asset_id, ts
+-- time_column: ts
+-- partition_by: asset_id
+with z as (select asset_id, ts, ret_1d, sd_20, ret_1d - lag(ret_1d) over (partition by asset_id order by ts) as dret
+           from feat)
+select asset_id, ts, dret,
+    avg(dret) over (partition by asset_id order by ts rows between 9 preceding and current row) as dret_10,
+    max(sd_20) over (partition by asset_id order by ts rows between 29 preceding and current row) as sd_max_30
+from z
+""",
+    "label.sql": """-- materialized: incremental
+-- unique_key: asset_id, ts
+-- time_column: ts
+-- partition_by: asset_id
+-- label: true
+select asset_id, ts, ln(lead(close, 5) over (partition by asset_id order by ts) / close) as fwd_5d
+from prices
+""",
+    "dataset.sql": """-- materialized: incremental
+-- unique_key: asset_id, ts
+-- time_column: ts
+-- partition_by: asset_id
+select f.asset_id, f.ts, f.ret_1d, f.ret_20d, f.close / f.sma_60 - 1 as sma_gap, f2.dret_10, f2.sd_max_30, l.fwd_5d
+from feat f
+join feat2 f2 using (asset_id, ts)
+join label l using (asset_id, ts)
+""",
+}
+
+
+def bench_incremental(tmp: Path, repeat: int) -> dict[str, object]:
+    import duckdb
+
+    from features.config import load_project
+    from features.models.discovery import discover
+    from features.models.runner import build_models
+    from features.models.state import relations
+    from features.models.validate import validate
+
+    root = tmp / "incr"
+    (root / "config").mkdir(parents=True)
+    (root / "config" / "project.toml").write_text("[paths]\npython_models = []\n")
+    (root / "sql").mkdir()
+    for name, text in INCR_MODELS.items():
+        (root / "sql" / name).write_text(text)
+    project = load_project(root)
+    n_assets, n_days = 154, 2520
+    out: dict[str, object] = {}
+    inc_t, full_t = [], []
+    for r in range(repeat):
+        con = duckdb.connect(str(root / f"w{r}.duckdb"))
+        con.execute(
+            f"create table prices as select a.range::integer as asset_id, date '2016-01-01' + d.range::integer as ts,"
+            f" 100 * exp(sum(0.01 * sin(a.range * 7 + d.range * 0.37)) over (partition by a.range order by d.range))"
+            f" as close from range({n_assets}) a, range({n_days}) d"
+        )
+        dag = validate(discover(project), relations(con))
+        t0 = time.perf_counter()
+        build_models(con, project, dag, run_tests=False)
+        full_t.append(time.perf_counter() - t0)
+        con.execute(
+            "insert into prices select asset_id, ts + 1, close * 1.001 from prices"
+            " where ts = (select max(ts) from prices)"
+        )
+        t0 = time.perf_counter()
+        res = build_models(con, project, dag, run_tests=False)
+        inc_t.append(time.perf_counter() - t0)
+        assert all(run.action == "incremental" for run in res.runs), res.runs
+        con.close()
+    out["generated all-incremental project"] = {
+        "rows": n_assets * n_days,
+        "full build s (median)": round(statistics.median(full_t), 3),
+        "incremental after +1 day s (median)": round(statistics.median(inc_t), 3),
+        "ratio": round(statistics.median(inc_t) / statistics.median(full_t), 3),
+    }
+
+    # the default project as shipped: append one day to raw_prices (as ingestion would) and rebuild
+    from features.warehouse import record_source_version
+
+    droot = default_project(tmp / "incr_default")
+    _fstore(droot, "build", "--quiet", "--no-tests")
+    dproject = load_project(droot)
+    con = duckdb.connect(str(dproject.warehouse_path))
+    dag = validate(discover(dproject), relations(con))
+    t0 = time.perf_counter()
+    build_models(con, dproject, dag, full_refresh=True, run_tests=False)
+    full = time.perf_counter() - t0
+    con.execute(
+        "insert into raw_prices select symbol, ts + 1, open, high, low, close, volume from raw_prices"
+        " where ts = (select max(ts) from raw_prices)"
+    )
+    record_source_version(con, "raw_prices", "bench-plus-one-day")
+    t0 = time.perf_counter()
+    res = build_models(con, dproject, dag, run_tests=False)
+    inc = time.perf_counter() - t0
+    con.close()
+    out["default project as shipped"] = {
+        "full build s": round(full, 3),
+        "after +1 day s": round(inc, 3),
+        "ratio": round(inc / full, 3),
+        "actions": {r.model: r.action for r in res.runs},
+    }
+    return out
+
+
+# --------------------------------------------------------------------------- dbt
+
+
+def bench_dbt(tmp: Path, repeat: int) -> dict[str, object]:
+    dbt = DBT_VENV / "bin" / "dbt"
+    if not dbt.exists():
+        return {
+            "skipped": f"{dbt} not installed (python -m venv {DBT_VENV} && {DBT_VENV}/bin/pip install dbt-core dbt-duckdb)"
+        }
+    import duckdb
+
+    # same SQL models (the generated 200-model project), sources copied from an fstore-built warehouse
+    root = generated_project(tmp / "dbt_src")
+    _fstore(root, "build", "--quiet", "--no-tests")
+    proj = tmp / "dbt_proj"
+    (proj / "models").mkdir(parents=True)
+    db = proj / "dbt.duckdb"
+    src = duckdb.connect(str(db))
+    src.execute(f"attach '{root / 'data' / 'warehouse.duckdb'}' as f (read_only)")
+    for t in ("raw_prices", "dim_symbol"):
+        src.execute(f"create table {t} as select * from f.{t}")
+    src.close()
+    for path in sorted((root / "sql").glob("*.sql")):
+        lines = path.read_text().splitlines()
+        mat = next(ln.split(":")[1].strip() for ln in lines if ln.startswith("-- materialized"))
+        body = "\n".join(ln for ln in lines if not ln.startswith("--"))
+        for other in ("raw_prices", "dim_symbol"):
+            body = body.replace(f" {other} ", f" {{{{ source('main', '{other}') }}}} ")
+        import re
+
+        body = re.sub(r"\b(g\d{3})\b(?! as)", r"{{ ref('\1') }}", body)
+        body = re.sub(r"from \{\{ ref\('(g\d{3})'\) \}\} x", r"from {{ ref('\1') }} x", body)
+        (proj / "models" / path.name).write_text(f"{{{{ config(materialized='{mat}') }}}}\n{body}\n")
+    (proj / "models" / "sources.yml").write_text(
+        "version: 2\nsources:\n  - name: main\n    schema: main\n    tables:\n      - name: raw_prices\n      - name: dim_symbol\n"
+    )
+    (proj / "dbt_project.yml").write_text(
+        "name: bench\nversion: '1.0'\nprofile: bench\nmodel-paths: ['models']\n"
+    )
+    (proj / "profiles.yml").write_text(
+        f"bench:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: {db}\n      threads: 1\n"
+    )
+    env = {
+        **os.environ,
+        "DBT_PROFILES_DIR": str(proj),
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+    def run_dbt(*args: str) -> float:
+        t0 = time.perf_counter()
+        done = subprocess.run(
+            [str(dbt), *args, "--project-dir", str(proj)], env=env, capture_output=True, text=True
+        )
+        if done.returncode:
+            raise RuntimeError(done.stdout[-2000:])
+        return time.perf_counter() - t0
+
+    dbt_full, _ = _median(lambda: run_dbt("run"), repeat)
+    # dbt has no change detection of its own: the closest no-op is `dbt run` on state:modified (nothing)
+    run_dbt("compile")
+    shutil.copytree(proj / "target", proj / "state", dirs_exist_ok=True)
+    dbt_noop, _ = _median(
+        lambda: run_dbt("run", "--select", "state:modified", "--state", str(proj / "state")), repeat
+    )
+    fs_full, _ = _median(lambda: _fstore(root, "build", "--quiet", "--no-tests", "--full-refresh"), repeat)
+    fs_noop, _ = _median(lambda: _fstore(root, "build", "--quiet", "--no-tests"), repeat)
+    version = subprocess.run([str(dbt), "--version"], capture_output=True, text=True).stdout.split("\n")[:6]
+    return {
+        "dbt version": " ".join(v.strip() for v in version if v.strip()),
+        "models": 200,
+        "dbt run (full) s": round(dbt_full, 3),
+        "fstore build --full-refresh s": round(fs_full, 3),
+        "full ratio fstore/dbt": round(fs_full / dbt_full, 3),
+        "dbt run -s state:modified (no-op) s": round(dbt_noop, 3),
+        "fstore no-op s": round(fs_noop, 3),
+        "no-op ratio fstore/dbt": round(fs_noop / dbt_noop, 3),
+    }
+
+
+BENCHES = {"overhead": bench_overhead, "noop": bench_noop, "incremental": bench_incremental, "dbt": bench_dbt}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(BENCHES))
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    print(
+        f"# {platform.platform()}, {os.cpu_count()} cores, python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
+    with tempfile.TemporaryDirectory(prefix="fstore_bench_") as tmp:
+        for name in args.only.split(","):
+            t0 = time.perf_counter()
+            result = BENCHES[name](Path(tmp), args.repeat)
+            print(f"## {name} ({time.perf_counter() - t0:.0f}s)")
+            print(json.dumps(result, indent=2, default=str))
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
