@@ -36,7 +36,6 @@ from typing import Any
 
 import duckdb
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import torch
 from torch.utils.data import Dataset
@@ -54,6 +53,27 @@ _READ_ROWS = 1 << 16  # Arrow batch size: bounds the transient copy that sits ne
 _EPOCH = np.datetime64("1970-01-01", "D")
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+try:
+    import polars as pl
+except ImportError:  # polars is a declared dependency; pyarrow alone also works (bare GPU images)
+    pl = None
+
+
+def _arrow_columns(table: pa.Table) -> dict[str, np.ndarray]:
+    """Arrow → Polars → numpy, column by column (NULL → NaN in float columns); no per-row Python."""
+    if pl is not None:
+        df = pl.from_arrow(table)
+        return {name: df.get_column(name).to_numpy() for name in df.columns}
+    return {name: table.column(name).to_numpy() for name in table.column_names}
+
+
+def _arrow_matrix(batch: pa.RecordBatch) -> np.ndarray:
+    """An Arrow batch of float32 columns as one (rows, F) float32 array (NULL → NaN)."""
+    if pl is not None:
+        return pl.from_arrow(batch).to_numpy()
+    cols = [c.to_numpy(zero_copy_only=False) for c in batch.columns]
+    return np.stack(cols, axis=1).astype(np.float32, copy=False)
 
 
 def _quote(name: str) -> str:
@@ -112,11 +132,11 @@ class _Rows:
             f" {_quote(label)}::double as y, not ({missing}) as complete"
             f" from {source.relation} order by asset_id, ts"
         )
-        df = pl.from_arrow(con.sql(sql).to_arrow_table())  # DuckDB → Arrow → Polars, no per-row Python
-        self.asset = df["asset_id"].to_numpy()
-        self.day = df["day"].to_numpy()
-        self.y = df["y"].to_numpy()  # NULL → NaN
-        self.complete = df["complete"].to_numpy()
+        cols = _arrow_columns(con.sql(sql).to_arrow_table())  # DuckDB → Arrow → Polars, no per-row Python
+        self.asset = cols["asset_id"]
+        self.day = cols["day"]
+        self.y = cols["y"].astype(np.float64, copy=False)  # NULL → NaN
+        self.complete = cols["complete"].astype(bool, copy=False)
         n = len(self.asset)
         dup = (self.asset[1:] == self.asset[:-1]) & (self.day[1:] == self.day[:-1])
         if dup.any():
@@ -556,7 +576,7 @@ def _read_block(
         )
         at = 0
         for batch in con.sql(sql).to_arrow_reader(_READ_ROWS):
-            part = pl.from_arrow(batch).to_numpy()  # (rows, F) float32; NULL → NaN
+            part = _arrow_matrix(batch)  # (rows, F) float32; NULL → NaN
             out[at : at + len(part)] = part
             at += len(part)
     finally:
