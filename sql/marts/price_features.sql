@@ -25,7 +25,10 @@ with changes as (
         ln(close / lag(close, 1) over w) as ret_1d,
         ln(close / lag(close, 5) over w) as ret_5d,
         ln(close / lag(close, 20) over w) as ret_20d,
-        close - lag(close, 1) over w as delta
+        close - lag(close, 1) over w as delta,
+        -- close is never NULL (ingestion rejects such rows), so "k earlier rows exist" is a lag test
+        lag(close, 14) over w is not null as has_14_changes,
+        lag(close, 19) over w is not null as has_20_rows
     from stg_prices
     window w as (partition by asset_id order by ts)
 ),
@@ -47,11 +50,10 @@ windowed as (
         ret_1d,
         ret_5d,
         ret_20d,
-        count(ret_1d) over w20 as n_ret_20,
+        has_14_changes,
+        has_20_rows,
         stddev_samp(ret_1d) over w20 as sd_ret_20,
-        count(close) over w20 as n_close_20,
         avg(close) over w20 as mean_close_20,
-        count(delta) over w14 as n_delta_14,
         -- clamped at 0 against rounding in the sliding-window sums
         greatest(sum(gain) over w14, 0.0) as gain_14,
         greatest(sum(loss) over w14, 0.0) as loss_14,
@@ -69,10 +71,11 @@ select
     ret_1d,
     ret_5d,
     ret_20d,
-    case when n_ret_20 = 20 then sd_ret_20 end as vol_20,
-    case when n_close_20 = 20 then close / mean_close_20 - 1.0 end as sma_ratio_20,
+    -- 20 returns need 21 rows, exactly when ret_20d exists
+    case when ret_20d is not null then sd_ret_20 end as vol_20,
+    case when has_20_rows then close / mean_close_20 - 1.0 end as sma_ratio_20,
     case
-        when n_delta_14 < 14 then null
+        when not has_14_changes then null
         when gain_14 + loss_14 = 0 then 50.0
         else 100.0 * (gain_14 / (gain_14 + loss_14))
     end as rsi_14,

@@ -1,6 +1,8 @@
 -- One row per (asset_id, ts): ids, then every feature (DOUBLE), then the labels.
 -- Convention the loader relies on: columns after asset_id, symbol, ts are features unless their
 -- name starts with fwd_ret_ or label_ (labels). The view training_features lists the features.
+-- Rows come from price_features (one per stg_prices row); the symbol from dim_symbol, which is
+-- cheaper than joining stg_prices again. Unordered: readers order by asset_id, ts.
 -- materialized: table
 -- unique_key: asset_id, ts
 -- time_column: ts
@@ -11,9 +13,9 @@
 -- test: relationships(asset_id, dim_symbol.asset_id)
 -- test: accepted_values(label_up, 0, 1)
 select
-    p.asset_id,
-    p.symbol,
-    p.ts,
+    f.asset_id,
+    d.symbol,
+    f.ts,
     f.ret_1d::double as ret_1d,
     f.ret_5d::double as ret_5d,
     f.ret_20d::double as ret_20d,
@@ -26,9 +28,8 @@ select
     m.macd_signal::double as macd_signal,
     c.ret_1d_cs_rank::double as ret_1d_cs_rank,
     l.* exclude (asset_id, ts)
-from stg_prices p
-join price_features f on f.asset_id = p.asset_id and f.ts = p.ts
-join cs_features c on c.asset_id = p.asset_id and c.ts = p.ts
-join macd_features m on m.asset_id = p.asset_id and m.ts = p.ts
-join labels l on l.asset_id = p.asset_id and l.ts = p.ts
-order by p.asset_id, p.ts
+from price_features f
+join dim_symbol d on d.asset_id = f.asset_id
+join cs_features c on c.asset_id = f.asset_id and c.ts = f.ts
+join macd_features m on m.asset_id = f.asset_id and m.ts = f.ts
+join labels l on l.asset_id = f.asset_id and l.ts = f.ts
