@@ -143,6 +143,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "lr": args.lr,
         "max_train_samples": args.max_train_samples,
         "patience": args.patience,
+        "threads": args.threads,
     }
     result = run_training(
         project,
@@ -297,6 +298,7 @@ def _register_training(sub: argparse._SubParsersAction, add_common: Callable[...
     p.add_argument("--lr", type=float)
     p.add_argument("--patience", type=int, help="early stopping: epochs without a better validation loss")
     p.add_argument("--max-train-samples", type=int, metavar="N", help="cap training samples per epoch")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
     add_common(p)
     p.set_defaults(handler=_cmd_train)

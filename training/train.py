@@ -503,6 +503,8 @@ def run_training(
     if device is not None:
         train_cfg = dataclasses.replace(train_cfg, device=device)
     dev = resolve_device(train_cfg.device)
+    if train_cfg.threads > 0:
+        torch.set_num_threads(train_cfg.threads)
 
     # 2. data
     loader_cfg = ckpt["loader"] if ckpt else {}
