@@ -102,41 +102,57 @@ def refresh(
         f"create or replace temp table __fstore_hw as select {p('m')} as p, max(m.{t}) as hw"
         f" from {quote(model.name)} m group by 1"
     )
-    starts = []
-    for i, name in enumerate(windowed):
-        pos = f"__fstore_pos{i}"
-        con.execute(
-            f"create or replace temp table {pos} as select {p('u')} as p, u.{t} as t,"
-            f" row_number() over (partition by {p('u')} order by u.{t}) as rn from {quote(name)} u"
-        )
-        a_in, a_own = upstream_ahead.get(name, 0), model.ahead
-        start = "1" if a_in is None or a_own is None else f"greatest(1, f.rn - {a_in + a_own})"
-        starts.append(
-            f"select f.p, x.t as r from (select pos.p, min(pos.rn) as rn from {pos} pos"
-            f" left join __fstore_hw hw on pos.p is not distinct from hw.p"
-            f" where hw.hw is null or pos.t > hw.hw group by pos.p) f"
-            f" join {pos} x on x.p is not distinct from f.p and x.rn = {start}"
-        )
-    con.execute(
-        "create or replace temp table __fstore_r as select p, min(r) as r from ("
-        + " union all ".join(starts)
-        + ") group by p"
-    )
     back = model.lookback
+    single = len(windowed) == 1
+    # 1. per input: where its changes start, as a time (NULL: the partition's whole history). With one
+    #    windowed input (the usual case) the same pass also finds where to start re-reading it.
+    starts = []
+    for name in windowed:
+        a_in, a_own = upstream_ahead.get(name, 0), model.ahead
+        shift = None if a_in is None or a_own is None else a_in + a_own
+        depth = (shift or 0) + (back or 0) if single and back is not None else shift or 0
+        tops = f"max(u.{t}, {depth}) filter (where u.{t} <= hw.hw)" if depth else "null"
+        # `shift` rows before the first new row: the shift-th latest time at or before hw
+        start = "null" if shift is None else "c.first_new" if shift == 0 else f"c.tops[{shift}]"
+        read = "null"
+        if single and shift is not None and back is not None:
+            read = start if back == 0 else f"c.tops[{shift + back}]"
+        starts.append(
+            f"select c.p, case when c.new_partition then null else {start} end as r,"
+            f" case when c.new_partition then null else {read} end as rs from ("
+            f" select {p('u')} as p, bool_or(hw.hw is null) as new_partition,"
+            f" min(u.{t}) filter (where hw.hw is null or u.{t} > hw.hw) as first_new, {tops} as tops"
+            f" from {quote(name)} u left join __fstore_hw hw on {p('u')} = hw.p group by 1"
+            f") c where c.first_new is not null"
+        )
+    # recompute start per partition: the earliest over the inputs; whole history if any says so
+    con.execute(
+        "create or replace temp table __fstore_r as select p, bool_or(r is null) as whole, min(r) as r,"
+        " min(rs) as rs from (" + " union all ".join(starts) + ") group by p"
+    )
+    # 2. per input: re-read `lookback` rows before the recompute start (NULL: from the beginning)
     mapping = {}
     for i, name in enumerate(windowed):
-        pos, src = f"__fstore_pos{i}", f"__fstore_in{i}"
-        first = "1" if back is None else f"greatest(1, k.k - {back})"
+        src = f"__fstore_in{i}"
+        if single:
+            starts_at = "__fstore_r"
+        else:
+            if back is None:
+                read_from = "null"
+            elif back == 0:
+                read_from = "any_value(r.r)"
+            else:
+                read_from = f"(max(u.{t}, {back}) filter (where u.{t} < r.r))[{back}]"
+            starts_at = (
+                f"(select r.p, case when bool_or(r.whole) then null else {read_from} end as rs"
+                f" from __fstore_r r join {quote(name)} u on {p('u')} = r.p group by r.p)"
+            )
         con.execute(
-            f"create or replace temp table {src} as"
-            f" with k as (select r.p, count(x.rn) filter (where x.t < r.r) + 1 as k from __fstore_r r"
-            f"  join {pos} x on x.p is not distinct from r.p group by r.p),"
-            f" s as (select k.p, min(x.t) as rs from k join {pos} x on x.p is not distinct from k.p"
-            f"  where x.rn >= {first} group by k.p)"
-            f" select u.* from {quote(name)} u join s on {p('u')} is not distinct from s.p where u.{t} >= s.rs"
+            f"create or replace temp table {src} as select u.* from {quote(name)} u"
+            f" join {starts_at} s on {p('u')} = s.p where s.rs is null or u.{t} >= s.rs"
         )
         mapping[name] = src
-    keep = f"join __fstore_r r on {p('q')} is not distinct from r.p where q.{t} >= r.r"
+    keep = f"join __fstore_r r on {p('q')} = r.p where r.whole or q.{t} >= r.r"
     if model.kind == "python":
         inputs = {n: f"select * from {quote(mapping.get(n, n))}" for n in (*windowed, *static)}
         frame = python_frame(con, model, func, inputs)
@@ -145,21 +161,21 @@ def refresh(
     else:
         body = rewrite_refs(model.sql, mapping)
     try:
-        con.execute(f"create or replace temp table __fstore_new as select q.* from ({body}) q {keep}")
+        new = con.execute(f"create or replace temp table __fstore_new as select q.* from ({body}) q {keep}")
+        rows = int(new.fetchall()[0][0])
     finally:
         if model.kind == "python":
             con.unregister("__fstore_frame")
     target = quote(model.name)
     con.execute(
-        f"delete from {target} where exists (select 1 from __fstore_r r"
-        f" where r.p is not distinct from {p(target)} and {target}.{t} >= r.r)"
+        f"delete from {target} using __fstore_r r where r.p = {p(target)} and (r.whole or {target}.{t} >= r.r)"
     )
-    if h.unique_key:
+    if h.unique_key and not set(h.unique_key) <= {h.time_column, h.partition_by}:
+        # keys without the time column may also live in rows before the recompute start
         match = " and ".join(f"{target}.{quote(k)} is not distinct from n.{quote(k)}" for k in h.unique_key)
         con.execute(f"delete from {target} where exists (select 1 from __fstore_new n where {match})")
     con.execute(f"insert into {target} by name select * from __fstore_new")
-    rows = int(con.execute("select count(*) from __fstore_new").fetchall()[0][0])
-    for temp in (*_TEMPS, *(f"__fstore_pos{i}" for i in range(len(windowed))), *mapping.values()):
+    for temp in (*_TEMPS, *mapping.values()):
         con.execute(f"drop table if exists {temp}")
     return rows
 

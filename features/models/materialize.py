@@ -38,8 +38,7 @@ def create_view(con: duckdb.DuckDBPyConnection, model: Model, existing: str | No
 def create_table(con: duckdb.DuckDBPyConnection, name: str, select_sql: str, existing: str | None) -> int:
     """``create or replace table name as select_sql``; returns the row count."""
     _drop_other_kind(con, name, existing, "table")
-    con.execute(f"create or replace table {quote(name)} as {select_sql}")
-    return int(con.execute(f"select count(*) from {quote(name)}").fetchall()[0][0])
+    return int(con.execute(f"create or replace table {quote(name)} as {select_sql}").fetchall()[0][0])
 
 
 def python_frame(
