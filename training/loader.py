@@ -50,7 +50,7 @@ from training.splits import SPLITS, SplitBoundaries, resolve_boundaries, split_m
 
 MISSING = ("drop", "fill")
 _READ_ROWS = 1 << 16  # Arrow batch size: bounds the transient copy that sits next to the block
-_EPOCH = np.datetime64("1970-01-01", "D")
+_GPU_CHUNK_BYTES = 64 << 20  # windows gathered per kernel launch on a GPU (sliced into batches)
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -143,7 +143,7 @@ class _Rows:
             i = int(np.flatnonzero(dup)[0])
             raise TrainingError(
                 f"training_set has more than one row for asset_id {self.asset[i]} on "
-                f"{_EPOCH + int(self.day[i])}; the loader needs one row per asset and date"
+                f"{np.datetime64(int(self.day[i]), 'D')}; the loader needs one row per asset and date"
             )
         change = np.flatnonzero(self.asset[1:] != self.asset[:-1]) + 1
         self.seg_start = np.r_[0, change] if n else np.zeros(0, np.int64)
@@ -315,7 +315,7 @@ class WindowDataset(Dataset):
         rows = _Rows(con, source, label_col)
         if not len(rows):
             raise TrainingError("training_set is empty", hint="run `fstore build` first")
-        first, last = (_EPOCH + np.array([rows.day.min(), rows.day.max()])).astype(dt.date)
+        first, last = np.array([rows.day.min(), rows.day.max()]).astype("datetime64[D]").astype(dt.date)
         bounds = resolve_boundaries(project.splits, first, last, h)
 
         # --- which rows end a sample window (all vectorised over rows; no per-sample Python)
@@ -383,7 +383,7 @@ class WindowDataset(Dataset):
             starts=starts,
             asset_ids=rows.asset[ends].astype(np.int64),
             y=rows.y[ends].astype(np.float32),
-            label_dates=_EPOCH + rows.day[ends],
+            label_dates=rows.day[ends].astype("datetime64[D]"),
             lookback=lookback,
             feature_names=names,
             num_embeddings=source.num_embeddings,
@@ -429,21 +429,26 @@ class WindowDataset(Dataset):
     # ------------------------------------------------------------------ gathering
 
     def gather(self, idx: torch.Tensor) -> torch.Tensor:
-        """Windows of samples ``idx`` (on the block's device) as X (B, L, C), one index_select."""
+        """Windows of samples ``idx`` (on the block's device) as X (B, L, C), one gather."""
+        return self._gather_rows(self._starts.index_select(0, idx))
+
+    def _gather_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """Windows starting at block rows ``rows`` as X (B, L, C)."""
         if self._np_windows is not None:
-            return torch.from_numpy(self._np_windows[self._np_starts[idx.numpy()]])  # (B, L, C), a new array
-        rows = self._starts.index_select(0, idx)
+            return torch.from_numpy(self._np_windows[rows.numpy()])  # (B, L, C), a new array
         x = torch.index_select(self._windows, 0, rows)  # (B, L·C)
         return x.view(-1, self.lookback, self.num_features)  # (B, L, C)
 
     def _batch(self, idx: torch.Tensor) -> Batch:
-        if not self._stage:
-            return self.gather(idx), self._asset_ids.index_select(0, idx), self._y.index_select(0, idx)
-        return self._staged_batch(idx)
+        starts = self._starts.index_select(0, idx)
+        ids, y = self._asset_ids.index_select(0, idx), self._y.index_select(0, idx)
+        if self._stage:
+            return self._staged_batch(starts, ids, y)
+        return self._gather_rows(starts), ids, y
 
-    def _staged_batch(self, idx: torch.Tensor) -> Batch:
+    def _staged_batch(self, starts: torch.Tensor, ids: torch.Tensor, y: torch.Tensor) -> Batch:
         """Host block, CUDA consumer: gather into pinned memory, then an asynchronous copy."""
-        b = int(idx.shape[0])
+        b = int(starts.shape[0])
         width = self.lookback * self.num_features
         if not self._pinned or self._pinned[0].shape[0] < b:
             # Two pinned buffers: the gather into one overlaps the copy out of the other.
@@ -454,14 +459,12 @@ class WindowDataset(Dataset):
         if self._events[slot] is not None:
             self._events[slot].synchronize()  # the previous copy out of this buffer is done
         buf = self._pinned[slot][:b]
-        torch.index_select(self._windows, 0, self._starts.index_select(0, idx), out=buf)  # (B, L·C)
+        torch.index_select(self._windows, 0, starts, out=buf)  # (B, L·C)
         x = buf.to(self.device, non_blocking=True).view(b, self.lookback, self.num_features)  # (B, L, C)
         event = torch.cuda.Event()
         event.record()
         self._events[slot] = event
-        ids = self._asset_ids.index_select(0, idx).to(self.device, non_blocking=True)
-        y = self._y.index_select(0, idx).to(self.device, non_blocking=True)
-        return x, ids, y
+        return x, ids.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def _order(self, shuffle: bool, seed: int) -> torch.Tensor:
         n = len(self)
@@ -486,16 +489,32 @@ class WindowDataset(Dataset):
         The same ``seed`` gives the same batches. ``by_date=True``: each batch holds every sample of
         one label date (all assets at that date, for cross-sectional models); dates are visited in
         order, or shuffled with ``seed``; ``batch_size`` and ``drop_last`` are then unused.
+        On a GPU, consecutive batches are slices of one gathered chunk (≤ 64 MiB) to save launches.
         """
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if by_date:
             yield from self._date_batches(shuffle, seed)
             return
-        for idx in self._order(shuffle, seed).split(batch_size):
-            if drop_last and idx.shape[0] < batch_size:
-                break
-            yield self._batch(idx)
+        order = self._order(shuffle, seed)
+        stop = len(order) - len(order) % batch_size if drop_last else len(order)
+        # One permutation per epoch (three gathers), so a batch is slices plus one window gather.
+        starts, ids, ys = (t.index_select(0, order) for t in (self._starts, self._asset_ids, self._y))
+        if self._stage:
+            for a in range(0, stop, batch_size):
+                yield self._staged_batch(
+                    starts[a : a + batch_size], ids[a : a + batch_size], ys[a : a + batch_size]
+                )
+            return
+        # On a GPU a batch is launch-bound (~10 us per kernel), so gather up to _GPU_CHUNK_BYTES of
+        # windows in one kernel and hand out slices of it; on the CPU gather batch by batch.
+        per_batch = batch_size * self.lookback * self.num_features * 4
+        group = max(1, _GPU_CHUNK_BYTES // per_batch) if self.block_device.type == "cuda" else 1
+        for a in range(0, stop, batch_size * group):
+            b = min(a + batch_size * group, stop)
+            xs = self._gather_rows(starts[a:b])  # (≤ group·B, L, C)
+            for k in range(a, b, batch_size):
+                yield xs[k - a : k - a + batch_size], ids[k : k + batch_size], ys[k : k + batch_size]
 
     def _date_batches(self, shuffle: bool, seed: int) -> Iterator[Batch]:
         days = self.label_dates.astype(np.int64)
