@@ -57,10 +57,12 @@ def similarity_heatmap(emb: Embeddings, path: Path) -> Path:
                     (start - 0.5, start - 0.5), k - start, k - start, fill=False, lw=0.8, ec="black"
                 )
             )
-            ax.text(n + 0.5, (start + k - 1) / 2, subs[start][1] or subs[start][0], va="center", fontsize=7)
+            cat, sub = subs[start]
+            label = f"{sub} ({cat})" if sub and cat else sub or cat or "?"
+            ax.text(n + 0.5, (start + k - 1) / 2, label, va="center", fontsize=8)
             start = k
     ax.set_title(f"cosine similarity of asset embeddings\nrun {emb.run_id}, epoch {emb.epoch}", fontsize=11)
-    fig.colorbar(im, ax=ax, orientation="horizontal", fraction=0.03, pad=0.08, label="cosine similarity")
+    fig.colorbar(im, ax=ax, orientation="horizontal", fraction=0.03, pad=0.06, label="cosine similarity")
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
@@ -124,7 +126,7 @@ def training_curves(run_id: str, metrics: list[dict], best_epoch: int | None, pa
         ax2.axhline(0.0, color="grey", lw=0.8, ls="--", label="no skill")
     ax2.set_xlabel("epoch")
     ax2.set_ylabel(key.upper())
-    ax2.set_title(f"validation {key.upper()}")
+    ax2.set_title(f"{key.upper()}: validation per epoch, test at the best epoch")
     for ax in (ax1, ax2):
         if best_epoch is not None:
             ax.axvline(best_epoch, color="green", lw=0.8, ls=":", label="best epoch")
