@@ -121,3 +121,30 @@ def test_cli(shop: Path) -> None:
 
     out = _fstore(shop, "compile", "stg_pricez")
     assert out.returncode == 2 and "did you mean `stg_prices`" in out.stderr
+
+
+def test_noop_build_imports_neither_sqlglot_polars_nor_torch(shop: Path) -> None:
+    assert _fstore(shop, "build", "--quiet").returncode == 0
+    code = (
+        "import sys; from features.cli import main; "
+        f"rc = main(['build', '--quiet', '--project', {str(shop)!r}]); "
+        "print(rc, sorted(m for m in ('sqlglot', 'polars', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "0 []"
+
+
+def test_cli_select_and_failing_data_test_exit_codes(shop: Path) -> None:
+    assert _fstore(shop, "build", "--quiet").returncode == 0
+    out = _fstore(shop, "build", "--select", "stg_prices+", "--full-refresh")
+    assert out.returncode == 0
+    assert "stg_prices" in out.stdout and "macd_features" in out.stdout
+    path = shop / "sql" / "staging" / "stg_prices.sql"
+    original = path.read_text()
+    path.write_text(original.replace("-- test: unique(asset_id, ts)", "-- test: accepted_range(close, 0, 1)"))
+    try:
+        out = _fstore(shop, "test", "--select", "stg_prices")
+    finally:
+        path.write_text(original)
+    assert out.returncode == 1
+    assert "stg_prices: test accepted_range(close, 0, 1) failed" in out.stderr
