@@ -151,3 +151,37 @@ def test_bad_project_toml_names_file_and_line(tmp_path: Path, bad: str, line: in
     out = fstore("symbols", "diff", cwd=root)
     assert out.returncode != 0
     assert f"project.toml:{line}:" in out.stderr
+
+
+def test_build_stops_on_symbols_without_ids_and_changes_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    fstore("init", str(root))
+    with (root / "config" / "project.toml").open("a") as handle:
+        handle.write("\n[synthetic]\nyears = 0.3\n")
+    first = fstore("build", "--quiet", cwd=root)
+    assert first.returncode == 0, first.stderr
+    mapping_before = (root / "config" / "asset_id_mapping.json").read_bytes()
+    tables_before = fstore(
+        "query", "select * from dim_symbol order by asset_id", "--format", "csv", cwd=root
+    ).stdout
+
+    _add_symbols(root, "sectors", "Technology", "NEWCO", "OTHERCO")
+    failed = fstore("build", cwd=root)
+    assert failed.returncode != 0
+    assert "NEWCO" in failed.stderr and "OTHERCO" in failed.stderr
+    assert "fstore symbols sync" in failed.stderr and "Traceback" not in failed.stderr
+    assert (root / "config" / "asset_id_mapping.json").read_bytes() == mapping_before
+    after = fstore("query", "select * from dim_symbol order by asset_id", "--format", "csv", cwd=root).stdout
+    assert after == tables_before
+
+    assert fstore("symbols", "sync", cwd=root).returncode == 0
+    rebuilt = fstore("build", "--quiet", cwd=root)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    ids = fstore(
+        "query",
+        "select symbol, asset_id from dim_symbol where symbol in ('NEWCO', 'OTHERCO') order by asset_id",
+        "--format",
+        "csv",
+        cwd=root,
+    )
+    assert ids.stdout.splitlines()[1:] == ["NEWCO,154", "OTHERCO,155"]
