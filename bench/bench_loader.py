@@ -159,22 +159,22 @@ def memcpy_bandwidth() -> float:
     return src.nbytes / best
 
 
-def _epoch_rate(ds, batch: int, limit: int = 200) -> tuple[float, float]:
-    """(samples/s, X bytes/s) over up to ``limit`` shuffled batches, CUDA-synchronised."""
+def _epoch_rate(ds, batch: int, seconds: float = 1.0) -> tuple[float, float]:
+    """(samples/s, X bytes/s) over whole shuffled epochs (a new seed each), for about ``seconds``."""
     import torch
 
     sync = torch.cuda.synchronize if ds.device.type == "cuda" else (lambda: None)
-    for _ in zip(range(3), ds.batches(batch, seed=1), strict=False):  # warm-up
+    for _ in ds.batches(batch, seed=1):  # warm-up epoch
         pass
     sync()
-    n = nbytes = 0
+    n = nbytes = epoch = 0
     t = time.perf_counter()
-    for i, (x, _ids, _y) in enumerate(ds.batches(batch, seed=2)):
-        n += x.shape[0]
-        nbytes += x.numel() * 4
-        if i + 1 >= limit:
-            break
-    sync()
+    while time.perf_counter() - t < seconds:
+        epoch += 1
+        for x, _ids, _y in ds.batches(batch, seed=1 + epoch):
+            n += x.shape[0]
+            nbytes += x.numel() * 4
+        sync()
     dt = time.perf_counter() - t
     return n / dt, nbytes / dt
 
@@ -217,13 +217,13 @@ def gpu_figures(db: Path) -> dict:
     out: dict = {"gpu": torch.cuda.get_device_name(0)}
     ds = WindowDataset.from_warehouse(db, "train", lookback=LOOKBACK, device="cuda")
     for b in (1024, 4096):
-        rate, bw = _epoch_rate(ds, b, limit=400)
+        rate, bw = _epoch_rate(ds, b)
         out[f"device_windows_s_{b}"] = rate
         out[f"device_bytes_s_{b}"] = bw
     pinned = WindowDataset.from_warehouse(
         db, "train", lookback=LOOKBACK, device="cuda", block_on_device=False
     )
-    out["pinned_windows_s_1024"] = _epoch_rate(pinned, 1024, limit=100)[0]
+    out["pinned_windows_s_1024"] = _epoch_rate(pinned, 1024)[0]
 
     # share of a training step spent waiting for data: a small GRU + embedding model
     class Net(torch.nn.Module):

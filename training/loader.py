@@ -467,13 +467,12 @@ class WindowDataset(Dataset):
         return x, ids.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def _order(self, shuffle: bool, seed: int) -> torch.Tensor:
-        n = len(self)
-        if shuffle:
-            # Generated on the CPU so the same seed gives the same order on every device.
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-        else:
-            order = torch.arange(n)
-        return order.to(self.block_device)
+        """Sample order for one epoch, on the block's device; the same seed gives the same order there."""
+        n, dev = len(self), self.block_device
+        if not shuffle:
+            return torch.arange(n, device=dev)
+        # Drawn where the block lives: a CPU randperm plus copy would cost more than a GPU epoch's gathers.
+        return torch.randperm(n, generator=torch.Generator(dev).manual_seed(seed), device=dev)
 
     def batches(
         self,
@@ -486,7 +485,8 @@ class WindowDataset(Dataset):
     ) -> Iterator[Batch]:
         """Yield ``(X (B, L, C) float32, asset_ids (B,) int64, y (B,) float32)`` on ``device``.
 
-        The same ``seed`` gives the same batches. ``by_date=True``: each batch holds every sample of
+        The same ``seed`` gives the same batches on the same kind of device (the shuffle is drawn where the
+        block lives, so CPU and GPU orders differ). ``by_date=True``: each batch holds every sample of
         one label date (all assets at that date, for cross-sectional models); dates are visited in
         order, or shuffled with ``seed``; ``batch_size`` and ``drop_last`` are then unused.
         On a GPU, consecutive batches are slices of one gathered chunk (≤ 64 MiB) to save launches.

@@ -419,9 +419,26 @@ def test_cuda_batches_equal_cpu_batches(project: Path, train: WindowDataset, blo
         project, "train", lookback=L, device="cuda", block_on_device=block_on_device
     )
     assert gpu.block_device.type == ("cuda" if block_on_device else "cpu")
-    for (xc, ac, yc), (xg, ag, yg) in zip(train.batches(128, seed=9), gpu.batches(128, seed=9), strict=True):
+    cpu_batches = train.batches(128, shuffle=False)
+    for (xc, ac, yc), (xg, ag, yg) in zip(cpu_batches, gpu.batches(128, shuffle=False), strict=True):
         assert xg.device.type == "cuda" and ag.device.type == "cuda" and yg.device.type == "cuda"
         np.testing.assert_array_equal(xg.cpu().numpy(), xc.numpy())
         np.testing.assert_array_equal(ag.cpu().numpy(), ac.numpy())
         np.testing.assert_array_equal(yg.cpu().numpy(), yc.numpy())
     np.testing.assert_array_equal(gpu.to_arrays()["X"], train.to_arrays()["X"])
+    first = [a.cpu() for _, a, _ in gpu.batches(100, seed=4)]
+    again = [a.cpu() for _, a, _ in gpu.batches(100, seed=4)]
+    assert all(torch.equal(p, q) for p, q in zip(first, again, strict=True))
+    x, a, y = next(
+        gpu.batches(100, seed=4)
+    )  # a shuffled GPU batch: each window keeps its own asset and label
+    idx = _indices_of(train, x)
+    np.testing.assert_array_equal(a.cpu().numpy(), train.to_arrays()["asset_ids"][idx])
+    np.testing.assert_array_equal(y.cpu().numpy(), train.to_arrays()["y"][idx])
+
+
+def _indices_of(cpu: WindowDataset, x: torch.Tensor) -> np.ndarray:
+    """Which samples a GPU batch holds, found by matching whole windows against the CPU arrays."""
+    flat = cpu.to_arrays()["X"].reshape(len(cpu), -1)  # (n, L·C)
+    lookup = {row.tobytes(): i for i, row in enumerate(flat)}
+    return np.array([lookup[row.tobytes()] for row in x.cpu().numpy().reshape(len(x), -1)])
