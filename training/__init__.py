@@ -13,9 +13,15 @@ _EXPORTS = {
     "NormStats": "training.normalize",
     "Snapshot": "training.snapshots",
     "SplitBoundaries": "training.splits",
+    "TradingModel": "training.model",
     "WindowDataset": "training.loader",
     "create_snapshot": "training.snapshots",
+    "evaluate_run": "training.train",
+    "grow_embedding": "training.embeddings",
     "list_snapshots": "training.snapshots",
+    "load_embeddings": "training.embeddings",
+    "neighbours": "training.embeddings",
+    "run_training": "training.train",
     "training_set_fingerprint": "training.source",
 }
 
