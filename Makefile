@@ -34,8 +34,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# a short run (3 epochs of 60,000 windows) with PNGs in target/plots; `make train TRAIN_ARGS=` for the full config
+TRAIN_ARGS ?= --epochs 3 --max-train-samples 60000 --plot target/plots
 train: $(STAMP)
-	$(FSTORE) train
+	$(FSTORE) train $(TRAIN_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
