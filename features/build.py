@@ -33,6 +33,8 @@ class BuildContext:
     full_refresh: bool = False
     quiet: bool = False
     run_tests: bool = True
+    engine: str = "duckdb"  # duckdb | spark
+    spark_master: str | None = None  # Spark master URL (engine spark); None: local[2]
     console: Any = None
     con: duckdb.DuckDBPyConnection | None = None
     discovery: Discovery | None = None
@@ -78,6 +80,19 @@ def build_models(ctx: BuildContext) -> None:
     from features.models.runner import build_models as build
 
     assert ctx.con is not None and ctx.dag is not None
+    if ctx.engine == "spark":
+        from features.engines.spark import build as build_on_spark
+
+        ctx.result = build_on_spark(
+            ctx.con,
+            ctx.project,
+            ctx.dag,
+            master=ctx.spark_master,
+            select=ctx.select,
+            run_tests=ctx.run_tests,
+            report=None if ctx.quiet else reporter(ctx.console),
+        )
+        return
     ctx.result = build(
         ctx.con,
         ctx.project,
@@ -93,7 +108,7 @@ def build_models(ctx: BuildContext) -> None:
 def write_artifacts(ctx: BuildContext) -> None:
     """Column lineage of the built models as JSON under the target folder (only when something built)."""
     assert ctx.result is not None and ctx.dag is not None and ctx.con is not None
-    if not ctx.result.built:
+    if not ctx.result.built or ctx.engine != "duckdb":
         return
     from features.models.lineage import write_lineage_artifact
 
@@ -127,8 +142,18 @@ def run_build(
     full_refresh: bool = False,
     quiet: bool = False,
     run_tests: bool = True,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> BuildResult:
-    """Run every step; raise BuildError / DataTestError (with ``.result``) when models or tests fail."""
+    """Run every step; raise BuildError / DataTestError (with ``.result``) when models or tests fail.
+
+    ``engine="spark"`` refreshes the sources in the warehouse as usual, then runs the models on Spark
+    (features.engines.spark), writing Parquet under ``[paths] spark_output``.
+    """
+    if engine not in ("duckdb", "spark"):
+        from features.errors import ConfigError
+
+        raise ConfigError(f"unknown engine `{engine}` (known: duckdb, spark)")
     from features.models.progress import summary
     from features.models.runner import raise_for_result
 
@@ -139,6 +164,8 @@ def run_build(
         full_refresh=full_refresh,
         quiet=quiet,
         run_tests=run_tests,
+        engine=engine,
+        spark_master=spark_master,
         console=_console(quiet),
     )
     try:

@@ -57,6 +57,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
         full_refresh=args.full_refresh,
         quiet=args.quiet,
         run_tests=not args.no_tests,
+        engine=getattr(args, "engine", "duckdb"),
+        spark_master=getattr(args, "spark_master", None),
     )
     return 0
 
@@ -157,6 +159,17 @@ def register(sub: argparse._SubParsersAction, add_common: Callable[..., None]) -
     p.add_argument("--full-refresh", action="store_true", help="rebuild selected models from scratch")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output (errors still printed)")
     p.add_argument("--no-tests", action="store_true", help="skip data tests")
+    p.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        default="duckdb",
+        help="where models run: DuckDB (default) or Spark (SQL transpiled by sqlglot; needs .[spark])",
+    )
+    p.add_argument(
+        "--spark-master",
+        metavar="URL",
+        help="Spark master for --engine spark, e.g. spark://host:7077 (default local[2])",
+    )
     add_common(p)
     p.set_defaults(handler=_cmd_build)
 
