@@ -170,6 +170,8 @@ class AssetMapping:
         """Write atomically: a temp file in the same folder, fsync, then rename over the target."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer that was killed
+            stale.unlink(missing_ok=True)
         text = json.dumps(self.to_json(), indent=2) + "\n"
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:

@@ -1,0 +1,182 @@
+"""SIGKILL at seeded random moments: nothing is ever half-written.
+
+Each scenario starts a real `fstore` process on a small project, kills it with SIGKILL after a
+random delay drawn (with a fixed seed) over the span the command takes, then checks:
+- the warehouse opens;
+- every relation is either its previous or its new complete version (content hash);
+- config/asset_id_mapping.json is valid and either the old or the new mapping, and the warehouse
+  agrees with it or is caught up by the next command, which says so;
+- the next command succeeds and gives what a clean run gives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from features.mapping import load_mapping
+
+KILLS = int(os.environ.get("FSTORE_KILLS", "20"))
+SYMBOLS = {
+    "sectors": {"Technology": ["AAPL", "MSFT", "NVDA"], "Finance": ["JPM", "GS"], "Energy": ["XOM"]},
+    "etfs": {"Market": ["SPY", "QQQ"]},
+    "crypto": {"Major": ["BTCUSD", "ETHUSD"]},
+}
+# Logs and bookkeeping change on every run by design; they are checked for readability only.
+LOG_TABLES = {"build_runs", "build_models", "build_tests"}
+
+
+def _fstore(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "features", *args, "--project", str(root)], capture_output=True, text=True
+    )
+
+
+def _make_project(root: Path, repo_root: Path, years: float = 1.0) -> Path:
+    (root / "config").mkdir(parents=True)
+    (root / "config" / "symbols.json").write_text(json.dumps(SYMBOLS, indent=2))
+    (root / "config" / "project.toml").write_text(
+        f'[paths]\npython_models = ["{repo_root / "features" / "library"}"]\n'
+        f'sql = "sql"\n\n[synthetic]\nyears = {years}\n'
+    )
+    shutil.copytree(repo_root / "sql", root / "sql")
+    return root
+
+
+def _relations(db: Path) -> dict[str, tuple]:
+    """Content fingerprint of every user relation (bookkeeping excluded)."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        names = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'main' order by 1"
+            ).fetchall()
+        ]
+        out = {}
+        for name in names:
+            if name.startswith("_fstore_") or name in LOG_TABLES:
+                con.execute(f'select count(*) from "{name}"').fetchall()  # readable
+                continue
+            out[name] = tuple(
+                con.execute(f'select count(*), sum(hash(t)::hugeint) from "{name}" t').fetchall()[0]
+            )
+        return out
+    finally:
+        con.close()
+
+
+def _run_and_kill(root: Path, args: list[str], delay: float) -> int | None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "features", *args, "--project", str(root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    return proc.wait()
+
+
+def _duration(root: Path, args: list[str]) -> float:
+    start = time.perf_counter()
+    out = _fstore(root, *args)
+    assert out.returncode == 0, out.stderr
+    return time.perf_counter() - start
+
+
+def _snapshot(root: Path) -> Path:
+    dest = root.parent / f"{root.name}-snap"
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(root, dest)
+    return dest
+
+
+def _restore(snapshot: Path, root: Path) -> None:
+    shutil.rmtree(root)
+    shutil.copytree(snapshot, root)
+
+
+@pytest.mark.slow
+def test_build_survives_sigkill_at_random_moments(tmp_path: Path, repo_root: Path) -> None:
+    root = _make_project(tmp_path / "proj", repo_root)
+    db = root / "data" / "warehouse.duckdb"
+    assert _fstore(root, "build", "--quiet").returncode == 0
+    old = _relations(db)
+    # A change that rewrites every price-derived relation: a restated year of prices.
+    prices = root / "data" / "raw"
+    prices.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(db), read_only=True)
+    con.execute(
+        "copy (select symbol, ts, open * 1.01 as open, high * 1.01 as high, low * 1.01 as low, "
+        "close * 1.01 as close, volume from raw_prices) to ? (format parquet)",
+        [str(prices / "prices.parquet")],
+    )
+    con.close()
+    before = _snapshot(root)
+    span = _duration(root, ["build", "--quiet"])
+    new = _relations(db)
+    changed = {name for name in new if old.get(name) != new[name]}
+    assert {"raw_prices", "training_set"} <= changed
+
+    rng = random.Random(20261126)
+    outcomes = {"killed": 0, "finished": 0}
+    for _ in range(KILLS):
+        _restore(before, root)
+        code = _run_and_kill(root, ["build", "--quiet"], rng.uniform(0.1, span * 1.05))
+        outcomes["killed" if code == -signal.SIGKILL else "finished"] += 1
+        state = _relations(db)  # the warehouse opens and every relation reads
+        for name, value in state.items():
+            assert value in (old.get(name), new.get(name)), f"{name} is neither its old nor its new version"
+        load_mapping(root / "config" / "asset_id_mapping.json")
+        again = _fstore(root, "build", "--quiet")
+        assert again.returncode == 0, again.stderr
+        assert _relations(db) == new
+    assert outcomes["killed"] >= KILLS // 2, outcomes
+
+
+@pytest.mark.slow
+def test_symbols_sync_survives_sigkill_at_random_moments(tmp_path: Path, repo_root: Path) -> None:
+    root = _make_project(tmp_path / "proj", repo_root, years=0.2)
+    assert _fstore(root, "build", "--quiet").returncode == 0
+    mapping_path = root / "config" / "asset_id_mapping.json"
+    old_ids = load_mapping(mapping_path).symbol_to_id
+    grown = json.loads(json.dumps(SYMBOLS))
+    grown["crypto"]["Major"] += ["SOLUSD", "ADAUSD"]
+    grown["sectors"]["Finance"].remove("GS")
+    (root / "config" / "symbols.json").write_text(json.dumps(grown, indent=2))
+    before = _snapshot(root)
+    span = _duration(root, ["symbols", "sync"])
+    new_mapping = load_mapping(mapping_path)
+    new_ids = new_mapping.symbol_to_id
+    assert new_ids["ADAUSD"] == len(old_ids) and new_ids["SOLUSD"] == len(old_ids) + 1
+
+    rng = random.Random(7)
+    killed = 0
+    for _ in range(KILLS):
+        _restore(before, root)
+        code = _run_and_kill(root, ["symbols", "sync"], rng.uniform(0.05, span * 1.1))
+        killed += code == -signal.SIGKILL
+        mapping = load_mapping(mapping_path)  # always valid: written by atomic rename
+        assert mapping.symbol_to_id in (old_ids, new_ids)
+        # the next command reconciles: a sync (idempotent) and then a build agree with the JSON
+        again = _fstore(root, "symbols", "sync")
+        assert again.returncode == 0, again.stderr
+        assert load_mapping(mapping_path).symbol_to_id == new_ids
+        con = duckdb.connect(str(root / "data" / "warehouse.duckdb"), read_only=True)
+        rows = con.execute("select symbol, asset_id from dim_symbol").fetchall()
+        con.close()
+        assert dict(rows) == new_ids
+        assert load_mapping(mapping_path).version == new_mapping.version
+        assert not list(mapping_path.parent.glob(".asset_id_mapping.json.*.tmp"))  # no litter left
+    assert killed >= KILLS // 2
