@@ -359,9 +359,10 @@ def bench_dbt(tmp: Path, repeat: int) -> dict[str, object]:
     )
     fs_full, _ = _median(lambda: _fstore(root, "build", "--quiet", "--no-tests", "--full-refresh"), repeat)
     fs_noop, _ = _median(lambda: _fstore(root, "build", "--quiet", "--no-tests"), repeat)
-    version = subprocess.run([str(dbt), "--version"], capture_output=True, text=True).stdout.split("\n")[:6]
+    lines = subprocess.run([str(dbt), "--version"], capture_output=True, text=True).stdout.splitlines()
+    version = [ln.strip(" -") for ln in lines if "installed" in ln or ln.strip(" -").startswith("duckdb")]
     return {
-        "dbt version": " ".join(v.strip() for v in version if v.strip()),
+        "dbt version": "; ".join(version),
         "models": 200,
         "dbt run (full) s": round(dbt_full, 3),
         "fstore build --full-refresh s": round(fs_full, 3),

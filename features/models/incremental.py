@@ -167,9 +167,13 @@ def refresh(
         if model.kind == "python":
             con.unregister("__fstore_frame")
     target = quote(model.name)
-    con.execute(
-        f"delete from {target} using __fstore_r r where r.p = {p(target)} and (r.whole or {target}.{t} >= r.r)"
-    )
+    overlap = con.execute(
+        "select count(*) from __fstore_r r join __fstore_hw hw on r.p = hw.p where r.whole or r.r <= hw.hw"
+    ).fetchall()[0][0]
+    if overlap:  # only when rows already built are recomputed (look-ahead, short history): not for plain appends
+        con.execute(
+            f"delete from {target} using __fstore_r r where r.p = {p(target)} and (r.whole or {target}.{t} >= r.r)"
+        )
     if h.unique_key and not set(h.unique_key) <= {h.time_column, h.partition_by}:
         # keys without the time column may also live in rows before the recompute start
         match = " and ".join(f"{target}.{quote(k)} is not distinct from n.{quote(k)}" for k in h.unique_key)
