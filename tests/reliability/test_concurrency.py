@@ -1,0 +1,63 @@
+"""Two writers at once: the second fails fast with a clear message; the first finishes correctly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+SYMBOLS = {
+    "sectors": {"Technology": ["AAPL", "MSFT"], "Energy": ["XOM", "CVX"]},
+    "etfs": {"Market": ["SPY"]},
+    "crypto": {"Major": ["BTCUSD"]},
+}
+
+
+def _project(root: Path, repo_root: Path, years: float) -> Path:
+    (root / "config").mkdir(parents=True)
+    (root / "config" / "symbols.json").write_text(json.dumps(SYMBOLS))
+    (root / "config" / "project.toml").write_text(
+        f'[paths]\npython_models = ["{repo_root / "features" / "library"}"]\n\n[synthetic]\nyears = {years}\n'
+    )
+    shutil.copytree(repo_root / "sql", root / "sql")
+    return root
+
+
+def _cmd(root: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "features", *args, "--project", str(root)]
+
+
+def test_second_build_fails_fast_while_first_finishes(tmp_path: Path, repo_root: Path) -> None:
+    root = _project(tmp_path / "p", repo_root, years=8.0)
+    first = subprocess.Popen(_cmd(root, "build", "--quiet"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        db = root / "data" / "warehouse.duckdb"
+        deadline = time.monotonic() + 30
+        while not db.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert first.poll() is None, "the first build finished too quickly to test against"
+        start = time.monotonic()
+        second = subprocess.run(_cmd(root, "build"), capture_output=True, text=True)
+        elapsed = time.monotonic() - start
+        query = subprocess.run(_cmd(root, "query", "select count(*) from dim_symbol"), capture_output=True, text=True)
+        still_running = first.poll() is None
+    finally:
+        out, err = first.communicate(timeout=300)
+    assert still_running, "first build ended before the second tried; the test proves nothing"
+    assert second.returncode != 0
+    assert "locked by another" in second.stderr and "warehouse.duckdb" in second.stderr
+    assert f"process {first.pid}" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert elapsed < 3.0  # interpreter start included; the lock check itself is immediate
+    assert query.returncode != 0 and "locked" in query.stderr
+    assert first.returncode == 0, err
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("select count(*) from training_set").fetchall()[0][0] > 0
+    assert con.execute("select status from build_runs").fetchall() == [("success",)]
+    con.close()
