@@ -466,6 +466,18 @@ def ingest_synthetic(con: duckdb.DuckDBPyConnection, project: Project, version: 
     from features import synthetic
 
     universe = synthetic.synthetic_universe(project)
+    known = _known_symbols(con)
+    extra = sorted(u.symbol for u in universe if u.symbol.startswith("SYN"))
+    missing_extra = [s for s in extra if known is not None and s not in known]
+    if missing_extra and project.synthetic.extra_symbols:
+        raise UnknownSymbolError(
+            f"[synthetic] extra_symbols adds {len(missing_extra)} symbol(s) with no asset ID "
+            f"({missing_extra[0]} … {missing_extra[-1]})",
+            file=project.config_file,
+            symbols=missing_extra,
+            hint="list them in config/symbols.json under a sectors sub-category (bench/bench_features.py "
+            "shows how) and run `fstore symbols sync`, or set extra_symbols = 0",
+        )
     check_symbols(con, [u.symbol for u in universe], source="synthetic market")
     table = synthetic.generate_market(universe, project.synthetic)
     con.register("_fstore_synthetic_market", table)

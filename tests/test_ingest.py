@@ -239,3 +239,14 @@ def test_fstore_ingest_checks_and_copies_into_data_raw(tiny_project: Path, tmp_p
     assert main(["ingest", str(downloads / "MSFT.csv"), "--project", str(tiny_project)]) == 1
     assert "MSFT.csv: cannot read prices: it has no date column" in capsys.readouterr().err
     assert not (tiny_project / "data" / "raw" / "MSFT.csv").exists()
+
+
+def test_extra_synthetic_symbols_without_ids_say_how_to_add_them(project_con) -> None:
+    root, con, _raw = project_con
+    (root / "config" / "project.toml").write_text("[synthetic]\nyears = 0.2\nextra_symbols = 3\n")
+    with pytest.raises(UnknownSymbolError, match=r"extra_symbols adds 3 symbol\(s\) with no asset ID") as err:
+        refresh_raw_prices(con, load_project(root), console=lambda _msg: None)
+    assert err.value.symbols == ("SYN0000", "SYN0001", "SYN0002")
+    assert (
+        con.execute("select count(*) from duckdb_tables() where table_name = 'raw_prices'").fetchone()[0] == 0
+    )
