@@ -77,7 +77,7 @@ def resolve_boundaries(splits: SplitsConfig, first: dt.date, last: dt.date, hori
 
 def _per_asset_count(flag: np.ndarray, seg_start: np.ndarray, seg_of_row: np.ndarray) -> np.ndarray:
     """Per row: how many rows of its asset have ``flag`` set (``flag`` is a prefix within each asset)."""
-    counts = np.add.reduceat(flag.astype(np.int64), seg_start) if len(flag) else np.zeros(0, np.int64)
+    counts = np.add.reduceat(flag.astype(np.int32), seg_start) if len(flag) else np.zeros(0, np.int32)
     return counts[seg_of_row]
 
 
