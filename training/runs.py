@@ -181,6 +181,8 @@ def resume_run(db: str | Path, run_id: str, *, device: str) -> None:
         done = con.execute("select epochs_done from train_runs where run_id = ?", [run_id]).fetchall()[0][0]
         for table in ("train_metrics", "train_embeddings", "train_embedding_stats"):
             con.execute(f"delete from {table} where run_id = ? and epoch > ?", [run_id, done])
+        # the test score belongs to the best epoch, which the continued run may change
+        con.execute("delete from train_metrics where run_id = ? and split = 'test'", [run_id])
 
 
 def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -206,6 +206,10 @@ def test_resume_continues_to_the_same_result_as_an_uninterrupted_run(project) ->
         [part.run_id],
     )
     assert [e for (e,) in epochs] == [1, 2, 3]
+    tests = _query(
+        project.root, "select epoch from train_metrics where run_id = ? and split = 'test'", [part.run_id]
+    )
+    assert tests == [(resumed.best_epoch,)], "one test score, for the resumed run's best epoch"
 
 
 def test_resume_refuses_a_changed_dataset(project) -> None:
