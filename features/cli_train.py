@@ -164,12 +164,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     print(
         f"run {result.run_id} {result.status} on {result.device}: best epoch {result.best_epoch},"
-        f" valid loss {result.best_valid_loss:.4f}; test {shown}"
+        f" valid loss {_num(result.best_valid_loss)}; test {shown or '-'}"
     )
     print(f"checkpoints in {result.checkpoint}; `fstore embeddings {result.run_id}` shows what it learned")
     if args.plot:
         print(f"plots in {args.plot}")
     return 0
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
