@@ -15,8 +15,9 @@ Loading, in order:
 3. read only the feature rows those windows touch into one contiguous float32 block (N, C), sorted by
    (asset, date), in Arrow batches so no second full-size copy exists;
 4. z-score it with statistics fitted on the training rows alone (``training.normalize``);
-5. keep the block index where each sample's window starts. A batch is then one ``index_select``
-   over a strided view of the block in which every window is a contiguous run of lookback·C floats.
+5. keep the block row where each sample's window starts. In a strided view of the block every window
+   is a contiguous run of lookback·C floats, so a batch is one gather (numpy fancy indexing on the
+   CPU, ``index_select`` on a GPU), never a Python loop over samples.
 
 Missing values: ``drop`` skips every window with a NULL/NaN feature; ``fill`` sets them to 0 after
 normalisation (the training mean) and, with ``missing_indicator``, adds one 0/1 channel per feature
@@ -356,6 +357,12 @@ class WindowDataset(Dataset):
             )
         else:
             stats.check_features(source.feature_names)
+            if stats.mode == "per_asset" and stats.mean.shape[0] < source.num_embeddings:
+                raise ConfigError(
+                    f"per-asset statistics cover {stats.mean.shape[0]} asset IDs, the mapping now has "
+                    f"{source.num_embeddings}",
+                    hint="fit them again on this data (leave stats= out)",
+                )
         if missing == "fill":
             holes = np.isnan(block[:, :f])  # (N, F) bool: a quarter of the block, freed below
             if indicator:
