@@ -166,3 +166,33 @@ def feature_frame(con: duckdb.DuckDBPyConnection, symbol: str, columns: list[str
     sel = ", ".join(f"{c}::double as {c}" for c in columns)
     frame = con.sql(f"select {sel} from training_set where symbol = ? order by ts", params=[symbol]).pl()
     return {c: frame[c].to_numpy().astype(float) for c in columns}
+
+
+def write_csv_files(raw_dir: Path, data: dict[str, dict[str, np.ndarray]]) -> None:
+    """One CSV per symbol (exact float repr; NaN → empty field; close-only series keep 2 columns)."""
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    for symbol, cols in data.items():
+        names = [n for n in ("open", "high", "low", "close", "volume") if n in cols]
+        lines = ["Date," + ",".join(n.capitalize() for n in names)]
+        for i, ts in enumerate(cols["ts"]):
+            values = ["" if np.isnan(cols[n][i]) else repr(float(cols[n][i])) for n in names]
+            lines.append(f"{ts}," + ",".join(values))
+        (raw_dir / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
+
+
+def build_project_with_engine(root: Path, data: dict[str, dict[str, np.ndarray]], horizon: int = 1) -> Path:
+    """A project using the shipped models, ``data`` as CSV files in data/raw, built by run_build."""
+    import shutil
+
+    from features.build import run_build
+    from features.config import load_project
+
+    (root / "config").mkdir(parents=True)
+    shutil.copy(REPO / "config" / "symbols.json", root / "config" / "symbols.json")
+    (root / "config" / "project.toml").write_text(
+        f'[paths]\nsql = "{SQL_DIR}"\npython_models = ["{LIBRARY_DIR}"]\n[features]\nhorizon = {horizon}\n'
+    )
+    write_csv_files(root / "data" / "raw", data)
+    project = load_project(root)
+    run_build(project, quiet=True)
+    return project.warehouse_path

@@ -10,6 +10,7 @@ import duckdb
 import numpy as np
 import pytest
 from _features_kit import (
+    build_project_with_engine,
     feature_frame,
     load_raw_prices,
     make_dim_symbol,
@@ -34,15 +35,21 @@ REQUIRED = [
 ]
 
 
-@pytest.fixture(scope="module")
-def built() -> tuple[duckdb.DuckDBPyConnection, dict]:
-    con = duckdb.connect()
+@pytest.fixture(scope="module", params=["models", "engine"])
+def built(request, tmp_path_factory) -> tuple[duckdb.DuckDBPyConnection, dict]:
+    """The models run directly on raw_prices, and the whole pipeline (CSV → ingest → run_build)."""
     data = real_shaped_prices(seed=3)
-    load_raw_prices(con, data)
-    make_dim_symbol(con, data)
-    make_feature_params(con, horizon=1)
-    run_models(con)
-    return con, data
+    if request.param == "engine":
+        warehouse = build_project_with_engine(tmp_path_factory.mktemp("proj"), data)
+        con = duckdb.connect(str(warehouse), read_only=True)
+    else:
+        con = duckdb.connect()
+        load_raw_prices(con, data)
+        make_dim_symbol(con, data)
+        make_feature_params(con, horizon=1)
+        run_models(con)
+    yield con, data
+    con.close()
 
 
 # ---------------------------------------------------------------------------- references

@@ -86,3 +86,24 @@ def test_synthetic_default_then_csv_files(project_root: Path, capsys: pytest.Cap
         assert features == REQUIRED
     finally:
         con.close()
+
+
+def test_changing_the_horizon_renames_and_rebuilds_the_label(project_root: Path) -> None:
+    toml = project_root / "config" / "project.toml"
+    toml.write_text(toml.read_text().replace("years = 1.5", "years = 0.5"))
+    run_build(load_project(project_root), quiet=True)
+    toml.write_text(toml.read_text() + "[features]\nhorizon = 3\n")
+    project = load_project(project_root)
+    run_build(project, quiet=True)
+    con = connect(project.warehouse_path, read_only=True)
+    try:
+        assert _columns(con, "training_set")[-2:] == ["fwd_ret_3d", "label_up"]
+        bad = con.execute(
+            "with ref as (select asset_id, ts, "
+            " ln(lead(close, 3) over (partition by asset_id order by ts) / close) as fwd from stg_prices) "
+            "select count(*) from training_set t join ref using (asset_id, ts) "
+            "where (t.fwd_ret_3d is null) <> (ref.fwd is null) or abs(t.fwd_ret_3d - ref.fwd) > 1e-12"
+        ).fetchone()[0]
+        assert bad == 0
+    finally:
+        con.close()
