@@ -16,8 +16,13 @@ relation that has T, and P when M has one):
    inserted, in the caller's transaction.
 
 Unbounded windows (ranking, cumulative frames, Python models) re-read a changed partition's whole
-history, which is still exact. Assumes inputs only grow at the end of each partition; restated history
-needs ``--full-refresh``.
+history, which is still exact.
+
+Restated history is detected, not assumed away: for every windowed input that fstore does not itself
+refresh incrementally (sources, table and view models) the build records the input's max time and an
+order-independent hash of its rows (``bit_xor(hash(row))``, computed in the same pass that finds the
+new rows). If the rows up to that time hash differently next time (a changed, deleted or late row),
+the model is rebuilt in full instead, and so are incremental models downstream of it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,24 @@ if TYPE_CHECKING:
     from features.models.discovery import Model
 
 _TEMPS = ("__fstore_hw", "__fstore_r", "__fstore_new")
+
+Stats = dict[str, list[str | None]]  # input -> [max time, xor of row hashes], as text
+
+
+class Restated(Exception):
+    """An input's rows up to the last build's time changed (restated history): rebuild in full."""
+
+
+def input_stats(con: duckdb.DuckDBPyConnection, model: Model, inputs: list[str]) -> Stats:
+    """[max time, order-independent hash of every row] of each input, recorded after a full build."""
+    t = quote(model.header.time_column or "")
+    out: Stats = {}
+    for name in inputs:
+        row = con.execute(
+            f"select max(u.{t})::varchar, bit_xor(hash(u))::varchar from {quote(name)} u"
+        ).fetchall()
+        out[name] = list(row[0])
+    return out
 
 
 def columns(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
@@ -83,8 +106,15 @@ def refresh(
     static: list[str],
     upstream_ahead: Mapping[str, int | None],
     func: Any = None,
-) -> int:
-    """Run one incremental refresh of ``model`` inside the caller's transaction; returns rows written."""
+    checked: Mapping[str, list[str | None]] | None = None,
+) -> tuple[int, Stats]:
+    """Run one incremental refresh of ``model`` inside the caller's transaction.
+
+    ``checked`` maps inputs not built incrementally by fstore (sources, tables, views) to the
+    [max time, row hash] recorded at the last build: if their rows up to that time changed, history was
+    restated and :class:`Restated` is raised (the caller rebuilds in full). Returns the rows written and
+    the new stats of the checked inputs.
+    """
     h = model.header
     t = quote(h.time_column or "")
 
@@ -106,8 +136,10 @@ def refresh(
     single = len(windowed) == 1
     # 1. per input: where its changes start, as a time (NULL: the partition's whole history). With one
     #    windowed input (the usual case) the same pass also finds where to start re-reading it.
+    checked = checked or {}
     starts = []
-    for name in windowed:
+    stats: Stats = {}
+    for i, name in enumerate(windowed):
         a_in, a_own = upstream_ahead.get(name, 0), model.ahead
         shift = None if a_in is None or a_own is None else a_in + a_own
         depth = (shift or 0) + (back or 0) if single and back is not None else shift or 0
@@ -117,13 +149,33 @@ def refresh(
         read = "null"
         if single and shift is not None and back is not None:
             read = start if back == 0 else f"c.tops[{shift + back}]"
+        params: list[object] = []
+        hashes = "null as max_t, null as h_all, null as h_old"
+        if name in checked:  # rows up to the last build's max time must hash as they did then
+            hashes = (
+                f"max(u.{t}) as max_t, bit_xor(hash(u)) as h_all,"
+                f" bit_xor(hash(u)) filter (where u.{t} <= ?) as h_old"
+            )
+            params = [checked[name][0]]
+        con.execute(
+            f"create or replace temp table __fstore_c{i} as"
+            f" select {p('u')} as p, bool_or(hw.hw is null) as new_partition,"
+            f" min(u.{t}) filter (where hw.hw is null or u.{t} > hw.hw) as first_new, {tops} as tops,"
+            f" {hashes}"
+            f" from {quote(name)} u left join __fstore_hw hw on {p('u')} = hw.p group by 1",
+            params,
+        )
+        if name in checked:
+            max_t, h_all, h_old = con.execute(
+                f"select max(max_t)::varchar, bit_xor(h_all)::varchar, bit_xor(h_old)::varchar from __fstore_c{i}"
+            ).fetchall()[0]
+            if h_old != checked[name][1]:
+                raise Restated(name)
+            stats[name] = [max_t, h_all]
         starts.append(
             f"select c.p, case when c.new_partition then null else {start} end as r,"
-            f" case when c.new_partition then null else {read} end as rs from ("
-            f" select {p('u')} as p, bool_or(hw.hw is null) as new_partition,"
-            f" min(u.{t}) filter (where hw.hw is null or u.{t} > hw.hw) as first_new, {tops} as tops"
-            f" from {quote(name)} u left join __fstore_hw hw on {p('u')} = hw.p group by 1"
-            f") c where c.first_new is not null"
+            f" case when c.new_partition then null else {read} end as rs"
+            f" from __fstore_c{i} c where c.first_new is not null"
         )
     # recompute start per partition: the earliest over the inputs; whole history if any says so
     con.execute(
@@ -170,7 +222,9 @@ def refresh(
     overlap = con.execute(
         "select count(*) from __fstore_r r join __fstore_hw hw on r.p = hw.p where r.whole or r.r <= hw.hw"
     ).fetchall()[0][0]
-    if overlap:  # only when rows already built are recomputed (look-ahead, short history): not for plain appends
+    if (
+        overlap
+    ):  # only when rows already built are recomputed (look-ahead, short history): not for plain appends
         con.execute(
             f"delete from {target} using __fstore_r r where r.p = {p(target)} and (r.whole or {target}.{t} >= r.r)"
         )
@@ -179,9 +233,9 @@ def refresh(
         match = " and ".join(f"{target}.{quote(k)} is not distinct from n.{quote(k)}" for k in h.unique_key)
         con.execute(f"delete from {target} where exists (select 1 from __fstore_new n where {match})")
     con.execute(f"insert into {target} by name select * from __fstore_new")
-    for temp in (*_TEMPS, *mapping.values()):
+    for temp in (*_TEMPS, *mapping.values(), *(f"__fstore_c{i}" for i in range(len(windowed)))):
         con.execute(f"drop table if exists {temp}")
-    return rows
+    return rows, stats
 
 
-__all__ = ["columns", "is_windowed", "refresh", "rewrite_refs"]
+__all__ = ["Restated", "columns", "input_stats", "is_windowed", "refresh", "rewrite_refs"]

@@ -25,6 +25,8 @@ def reporter(console: Any) -> Any:
             what = run.action if run.action != "none" else run.materialized
             line = f"[{style}]{run.status:>8}[/] {run.model:<28} {what:<12} {rows:>14} {run.seconds:7.2f}s"
             console.print(line, highlight=False)
+            if run.note:
+                console.print(f"         ({run.note})", markup=False, highlight=False)
             if run.error:
                 console.print(f"         {run.error}", markup=False, highlight=False)
         elif isinstance(payload, CheckResult):

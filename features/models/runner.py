@@ -9,6 +9,7 @@ test      data tests of built models (cached per fingerprint: an unchanged model
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -41,6 +42,7 @@ class ModelRun:
     seconds: float = 0.0
     fingerprint: str = ""
     error: str | None = None
+    note: str | None = None  # e.g. why an incremental model was rebuilt in full
 
 
 @dataclass
@@ -108,6 +110,8 @@ class Plan:
     windowed: dict[str, tuple[list[str], list[str]]]  # incremental model -> (windowed, static) inputs
     ahead: dict[str, int | None]  # chained lookahead per model
     existing: dict[str, str]
+    previous: dict[str, st.ModelState] = field(default_factory=dict)  # stored state before this build
+    rebuilt_in_full: set[str] = field(default_factory=set)  # incremental models rebuilt in full now
 
 
 def _chained_ahead(dag: Dag) -> dict[str, int | None]:
@@ -180,7 +184,7 @@ def plan(
         ):
             run.action = "incremental"
         runs[name] = run
-    return Plan(runs, states, windowed, _chained_ahead(dag), existing)
+    return Plan(runs, states, windowed, _chained_ahead(dag), existing, stored)
 
 
 def _execute(con: duckdb.DuckDBPyConnection, dag: Dag, p: Plan, run: ModelRun, build_id: str) -> None:
@@ -193,41 +197,64 @@ def _execute(con: duckdb.DuckDBPyConnection, dag: Dag, p: Plan, run: ModelRun, b
         from features.models.discovery import load_python_function
 
         func = load_python_function(model)
+    incremental = model.materialized == "incremental"
+    stats: dict[str, list[str | None]] = {}
+    if run.action == "incremental" and any(u in p.rebuilt_in_full for u in p.windowed[model.name][0]):
+        run.action, run.note = "full", "an incremental upstream was rebuilt in full"
     con.execute("begin transaction")
     try:
         if run.action == "view":
             mat.create_view(con, model, have)
         elif run.action == "incremental":
-            from features.models.incremental import refresh
+            from features.models.incremental import Restated, refresh
 
             win, static = p.windowed[model.name]
-            run.rows = refresh(con, model, win, static, p.ahead, func)
-        elif model.kind == "python":
+            recorded = json.loads(p.previous[model.name].input_stats)
+            checked = {i: recorded.get(i, [None, "none recorded"]) for i in _checked_inputs(dag, win)}
+            try:
+                run.rows, stats = refresh(con, model, win, static, p.ahead, func, checked)
+            except Restated as restated:
+                run.action, run.note = "full", f"history of `{restated}` changed since the last build"
+        if run.action == "full" and model.kind == "python":
             inputs = {r.name: f"select * from {mat.quote(r.name)}" for r in model.refs}
             frame = mat.python_frame(con, model, func, inputs)
             run.rows = mat.create_table_from_frame(con, model.name, frame, have)
-        else:
+        elif run.action == "full":
             run.rows = mat.create_table(con, model.name, model.sql, have)
-        if model.materialized == "incremental" and run.action == "full":
-            from features.models.incremental import columns, is_windowed
+        state = p.states[model.name]
+        if incremental and run.action == "full":
+            from features.models.incremental import columns, input_stats, is_windowed
 
             inputs = [r.name for r in model.refs]
-            static = [i for i in inputs if not is_windowed(model, columns(con, i))]
+            win = [i for i in inputs if is_windowed(model, columns(con, i))]
             fps = {n: p.states[n].fingerprint for n in dag.upstream[model.name]}
-            state = p.states[model.name]
-            static_fp = digest([fps.get(i) or _source_version(con, i) for i in static])
-            p.states[model.name] = st.ModelState(
-                state.fingerprint, state.definition, static_fp, state.materialized
+            static_fp = digest([fps.get(i) or _source_version(con, i) for i in inputs if i not in win])
+            stats = input_stats(con, model, _checked_inputs(dag, win))
+            state = st.ModelState(state.fingerprint, state.definition, static_fp, state.materialized)
+            p.rebuilt_in_full.add(model.name)
+        if incremental:
+            state = st.ModelState(
+                state.fingerprint,
+                state.definition,
+                state.static_inputs,
+                state.materialized,
+                json.dumps(stats),
             )
+            p.states[model.name] = state
         total = run.rows
         if run.action == "incremental":
             total = int(con.execute(f"select count(*) from {mat.quote(model.name)}").fetchall()[0][0])
-        st.save_state(con, model.name, model.kind, model.materialized, p.states[model.name], build_id, total)
+        st.save_state(con, model.name, model.kind, model.materialized, state, build_id, total)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
     p.existing[model.name] = "view" if run.action == "view" else "table"
+
+
+def _checked_inputs(dag: Dag, windowed: Sequence[str]) -> list[str]:
+    """Windowed inputs fstore does not refresh incrementally itself: their history is hash-checked."""
+    return [i for i in windowed if i not in dag.models or dag.models[i].materialized != "incremental"]
 
 
 def _source_version(con: duckdb.DuckDBPyConnection, name: str) -> str:

@@ -25,7 +25,8 @@ TESTS_TABLE = "_fstore_tests"
 _DDL = (
     f"create table if not exists {MODELS_TABLE} (model varchar primary key, kind varchar, materialized varchar,"
     " fingerprint varchar, definition varchar, static_inputs varchar, build_id varchar, built_at timestamp,"
-    " rows bigint)",
+    " rows bigint, input_stats varchar)",
+    f"alter table {MODELS_TABLE} add column if not exists input_stats varchar",
     f"create table if not exists {TESTS_TABLE} (model varchar, test varchar, fingerprint varchar,"
     " primary key (model, test))",
     "create table if not exists build_runs (build_id varchar primary key, started_at timestamp,"
@@ -48,6 +49,7 @@ class ModelState:
     definition: str
     static_inputs: str
     materialized: str
+    input_stats: str = "{}"  # JSON: windowed input -> [max time, hash of its rows] when last built
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -70,9 +72,9 @@ def load_states(con: duckdb.DuckDBPyConnection, existing: dict[str, str]) -> dic
     if MODELS_TABLE not in existing:
         return {}
     rows = con.execute(
-        f"select model, fingerprint, definition, static_inputs, materialized from {MODELS_TABLE}"
+        f"select model, fingerprint, definition, static_inputs, materialized, input_stats from {MODELS_TABLE}"
     ).fetchall()
-    return {r[0]: ModelState(r[1], r[2], r[3], r[4]) for r in rows}
+    return {r[0]: ModelState(r[1], r[2], r[3], r[4], r[5] or "{}") for r in rows}
 
 
 def save_state(
@@ -85,8 +87,19 @@ def save_state(
     rows: int | None,
 ) -> None:
     con.execute(
-        f"insert or replace into {MODELS_TABLE} values (?, ?, ?, ?, ?, ?, ?, now()::timestamp, ?)",
-        [model, kind, materialized, state.fingerprint, state.definition, state.static_inputs, build_id, rows],
+        f"insert or replace into {MODELS_TABLE} (model, kind, materialized, fingerprint, definition,"
+        " static_inputs, build_id, built_at, rows, input_stats) values (?, ?, ?, ?, ?, ?, ?, now()::timestamp, ?, ?)",
+        [
+            model,
+            kind,
+            materialized,
+            state.fingerprint,
+            state.definition,
+            state.static_inputs,
+            build_id,
+            rows,
+            state.input_stats,
+        ],
     )
 
 

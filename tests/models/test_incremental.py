@@ -89,3 +89,31 @@ def test_changed_static_input_forces_full_rebuild(build, mini) -> None:
     result = build(con)
     assert {r.model: r.action for r in result.runs}["feat"] == "full"
     assert con.execute("select min(close) > 150 from feat").fetchall()[0][0]
+
+
+@pytest.mark.parametrize(
+    "restate",
+    [
+        "update prices set close = close + 1 where ts = date '2024-01-03' and asset_id = 1",
+        "delete from prices where ts = date '2024-01-02' and asset_id = 0",
+        "insert into prices values (1, date '2024-01-06', 111)",  # late row for asset 1's gap day
+    ],
+)
+def test_restated_history_is_detected_and_rebuilt_in_full(build, restate: str) -> None:
+    inc, full = duckdb.connect(), duckdb.connect()
+    for con in (inc, full):
+        add_prices(con, range(7))
+    build(inc)
+    for con in (inc, full):
+        con.execute(restate)
+        add_prices(con, range(7, 8))
+    result = build(inc)
+    runs = {r.model: r for r in result.runs}
+    assert runs["feat"].action == "full"
+    assert runs["feat"].note == "history of `stg` changed since the last build"
+    assert runs["feat2"].action == "full"  # its incremental upstream was rebuilt in full
+    build(full, full_refresh=True)
+    for name in INCREMENTAL:
+        assert table(inc, name) == table(full, name)
+    add_prices(inc, range(8, 9))  # and the next plain append is incremental again
+    assert {r.model: r.action for r in build(inc).runs}["feat"] == "incremental"
