@@ -15,8 +15,16 @@ def reporter(console: Any) -> Any:
     if console is None:
         return None
 
+    live: list[Any] = []  # the spinner of the model now running (terminals only)
+
     def report(event: str, payload: Any) -> None:
+        while live:
+            live.pop().stop()
         if event == "start" and isinstance(payload, ModelRun):
+            if console.is_terminal:
+                status = console.status(f"building {payload.model} ({payload.action}) …")
+                status.start()
+                live.append(status)
             return
         if isinstance(payload, ModelRun):
             run = payload
