@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from features.config import Project
 
 CACHE_FILE = "fstore_parse_cache.json"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CACHE_VERSION = "1"
 
 
@@ -343,6 +344,18 @@ def discover(project: Project) -> Discovery:
     problems: list[FstoreError] = []
 
     def add(model: Model) -> None:
+        if not _IDENTIFIER.fullmatch(model.name) or model.name.lower().startswith("_fstore_"):
+            problems.append(
+                ModelError(
+                    f"model name `{model.name}` is not an identifier: a model's name (its file stem or "
+                    "function name) may hold only letters, digits and _, not start with a digit, "
+                    "and not start with _fstore_",
+                    file=model.file,
+                    line=model.python_line or None,
+                    model=model.name,
+                )
+            )
+            return
         other = models.get(model.name)
         if other is not None:
             problems.append(

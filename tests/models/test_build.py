@@ -161,3 +161,26 @@ def test_relations_are_not_catalog_qualified(build, tmp_path: Path) -> None:
     other.execute(f"attach '{db}' as elsewhere (read_only)")
     other.execute("use elsewhere")
     assert other.execute("select sum(n_rows) from asset_counts").fetchall()[0][0] == 12
+
+
+def test_public_surface() -> None:
+    import features.models as fm
+
+    assert fm.__all__ == sorted(fm.__all__)
+    for name in fm.__all__:
+        assert getattr(fm, name) is not None
+
+
+def test_python_model_must_return_a_polars_frame(build, mini: Path) -> None:
+    path = mini / "models" / "ema.py"
+    path.write_text(
+        path.read_text().replace(
+            "    return (\n        stg.sort", "    return 42\n    return (\n        stg.sort"
+        )
+    )
+    con = duckdb.connect()
+    add_prices(con, range(4))
+    with pytest.raises(BuildError) as info:
+        build(con)
+    assert "python model `ema` returned int, not a polars DataFrame" in str(info.value)
+    assert info.value.result.failed == ["ema"]
