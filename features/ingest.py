@@ -42,7 +42,7 @@ from typing import Any
 import duckdb
 
 from features.config import Project
-from features.errors import ConfigError, IngestError, UnknownSymbolError
+from features.errors import ConfigError, IngestError, MappingError, UnknownSymbolError
 from features.warehouse import record_source_version, source_version
 
 SOURCE_NAME = "raw_prices"
@@ -330,24 +330,15 @@ def _say(console: Any, message: str) -> None:
 
 
 def check_symbols(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], source: str) -> None:
-    """Stop with the asset-ID contract's error when a symbol has no asset ID."""
-    try:
-        from features.dimension import check_symbols_known
-    except ImportError:  # the asset-ID module not there yet: same check against dim_symbol
-        check_symbols_known = _check_against_dim_symbol
-    check_symbols_known(con, sorted(symbols), source=source)
+    """Stop with the asset-ID contract's error when a symbol has no asset ID in ``dim_symbol``."""
+    from features.dimension import check_symbols_known
 
-
-def _check_against_dim_symbol(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], source: str) -> None:
-    known = {r[0] for r in con.execute("select symbol from dim_symbol").fetchall()}
-    unknown = sorted(set(symbols) - known)
-    if unknown:
-        shown = ", ".join(unknown[:10]) + (", …" if len(unknown) > 10 else "")
-        raise UnknownSymbolError(
-            f"{len(unknown)} symbol(s) in {source} have no asset ID: {shown}",
-            symbols=unknown,
-            hint="add them to config/symbols.json and run `fstore symbols sync` to append them",
+    if not _has_tables(con, "dim_symbol"):
+        raise MappingError(
+            "the warehouse has no dim_symbol yet, so prices cannot be given asset IDs",
+            hint="run `fstore build`: it creates the asset-ID dimension before ingesting",
         )
+    check_symbols_known(con, sorted(symbols), source=source)
 
 
 def _swap_in(con: duckdb.DuckDBPyConnection, select_valid: str, select_rejected: str, version: str) -> None:
@@ -409,6 +400,7 @@ def ingest_files(
                 check_symbols(con, [s for s in symbols if s not in known], source=shown + more)
         else:
             check_symbols(con, symbols, source=str(raw_dir))
+        _refuse_files_without_valid_rows(con, files)
         duplicates = _duplicates(con)
         _swap_in(con, "select * from _fstore_ingest_valid", _REJECTED, version)
     finally:
@@ -424,6 +416,30 @@ def ingest_files(
         files=tuple(_rel(p, project.root) for p in files),
         version=version,
     )
+
+
+def _refuse_files_without_valid_rows(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> None:
+    """A file that yields no usable row is a mistake (wrong format, wrong file), not data: stop."""
+    counts = {
+        str(src): (int(valid), list(reasons or []))
+        for src, valid, reasons in con.execute(
+            "select source, count(*) filter (where reason is null), "
+            "list(distinct reason) filter (where reason is not null) "
+            "from _fstore_ingest_checked group by source"
+        ).fetchall()
+    }
+    for path in files:
+        valid, reasons = counts.get(str(path), (0, []))
+        if valid == 0:
+            why = (
+                f"every row was rejected ({', '.join(sorted(reasons))})" if reasons else "it has no data rows"
+            )
+            raise IngestError(
+                f"no usable price rows: {why}; nothing was changed",
+                file=path,
+                hint="fix or remove the file; rows that fail checks are listed in raw_prices_rejected "
+                "when a file has some good rows",
+            )
 
 
 def _stage_and_classify(con: duckdb.DuckDBPyConnection, files: Sequence[Path], project: Project) -> None:

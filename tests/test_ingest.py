@@ -14,7 +14,7 @@ import pytest
 
 from features.config import load_project
 from features.dimension import ensure_dimension
-from features.errors import IngestError, UnknownSymbolError
+from features.errors import IngestError, MappingError, UnknownSymbolError
 from features.ingest import REJECT_REASONS, refresh_raw_prices
 from features.warehouse import source_version
 
@@ -250,3 +250,24 @@ def test_extra_synthetic_symbols_without_ids_say_how_to_add_them(project_con) ->
     assert (
         con.execute("select count(*) from duckdb_tables() where table_name = 'raw_prices'").fetchone()[0] == 0
     )
+
+
+def test_a_file_whose_rows_are_all_rejected_stops_the_build(project_con) -> None:
+    root, con, raw = project_con
+    _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
+    _refresh(root, con)
+    _write(raw / "MSFT.csv", HEADER + "02/01/2024 x,10,11,9,10,10,100\n03/01/2024 x,10,11,9,10,10,100\n")
+    with pytest.raises(
+        IngestError, match=r"MSFT\.csv: no usable price rows: every row was rejected \(unparseable date\)"
+    ):
+        _refresh(root, con)
+    assert con.execute("select distinct symbol from raw_prices").fetchall() == [("AAPL",)]
+
+
+def test_without_the_asset_id_dimension_ingest_says_to_build(tiny_project: Path) -> None:
+    con = duckdb.connect()
+    raw = tiny_project / "data" / "raw"
+    raw.mkdir(parents=True)
+    _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
+    with pytest.raises(MappingError, match="no dim_symbol yet"):
+        refresh_raw_prices(con, load_project(tiny_project), console=lambda _msg: None)
