@@ -278,14 +278,25 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         db, what = find_data(Path(tmp))
         first: dict = {}
-        for mode in ("time", "memory"):
+        for mode in ("time", "time", "time", "memory"):  # open -> first batch: best of three fresh processes
             cmd = [sys.executable, __file__, "--child", mode, "--db", str(db)]
             child = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            first.update(json.loads(child.stdout.strip().splitlines()[-1]))
+            got = json.loads(child.stdout.strip().splitlines()[-1])
+            if mode == "time" and "open_to_first_batch_s" in first:
+                got["open_to_first_batch_s"] = min(
+                    got["open_to_first_batch_s"], first["open_to_first_batch_s"]
+                )
+                got["imports_s"] = min(got["imports_s"], first["imports_s"])
+            first.update(got)
         ds = WindowDataset.from_warehouse(db, "train", lookback=LOOKBACK)
-        copy_bw = memcpy_bandwidth()
-        rate, gather_bw = _epoch_rate(ds, BATCH)
-        base = baseline_rate(ds)
+        # Best of three interleaved rounds: the machine may be shared, and memcpy, the loader and the
+        # baseline should each be seen at their best under the same conditions.
+        copy_bw = gather_bw = rate = base = 0.0
+        for _ in range(3):
+            copy_bw = max(copy_bw, memcpy_bandwidth())
+            r, bw = _epoch_rate(ds, BATCH)
+            rate, gather_bw = max(rate, r), max(gather_bw, bw)
+            base = max(base, baseline_rate(ds, seconds=1.5))
         gpu = gpu_figures(db) if torch.cuda.is_available() else None
 
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
