@@ -30,6 +30,7 @@ the ingest config; or the synthetic parameters and universe) is recorded with
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import re
@@ -167,14 +168,22 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _reader(path: Path, all_varchar: bool = False) -> str:
-    name = path.name.lower()
-    literal = "'" + str(path).replace("'", "''") + "'"
-    if name.endswith((".parquet", ".pq")):
-        return f"read_parquet({literal})"
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.name.lower().endswith((".parquet", ".pq"))
+
+
+def _reader(paths: Sequence[Path], all_varchar: bool = False) -> str:
+    """A DuckDB table function reading ``paths`` (one layout) with a ``filename`` column."""
+    files = "[" + ", ".join(_literal(str(p)) for p in paths) + "]"
+    if _is_parquet(paths[0]):
+        return f"read_parquet({files}, filename = true)"
     opts = ", all_varchar = true" if all_varchar else ""
-    delim = ", delim = '\\t'" if name.endswith(".tsv") else ""
-    return f"read_csv({literal}, header = true{delim}{opts})"
+    delim = ", delim = '\\t'" if paths[0].name.lower().endswith(".tsv") else ""
+    return f"read_csv({files}, header = true, filename = true{delim}{opts})"
 
 
 def _file_symbol(path: Path) -> str:
@@ -186,63 +195,108 @@ def _file_symbol(path: Path) -> str:
     return stem.strip().upper()
 
 
-def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, project: Project) -> None:
-    """Append one file's rows, renamed and cast, to the staging table (raises IngestError)."""
-    column_map = project.ingest.column_map
-    bad_keys = sorted(v for v in column_map.values() if v not in CANONICAL)
+def _layout_key(path: Path) -> tuple[str, bytes] | None:
+    """Files with the same key share a header and can be read in one scan; None: read alone."""
+    name = path.name.lower()
+    if _is_parquet(path):
+        return None
+    opener = gzip.open if name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            first = handle.readline(65536)
+    except OSError:
+        return None
+    kind = ".tsv" if name.endswith(".tsv") else ".csv"
+    return (kind, first.rstrip(b"\r\n"))
+
+
+def _check_column_map(project: Project) -> None:
+    bad_keys = sorted(v for v in project.ingest.column_map.values() if v not in CANONICAL)
     if bad_keys:
         raise IngestError(
             f"[ingest] column_map maps to unknown column(s) {', '.join(bad_keys)}",
             file=project.config_file,
             hint=f"targets are {', '.join(CANONICAL)}",
         )
+
+
+def _stage_files(con: duckdb.DuckDBPyConnection, files: Sequence[Path], project: Project) -> None:
+    """Append every file's rows, renamed and cast, to the staging table (raises IngestError).
+
+    Files sharing a header are read in one scan (thousands of per-symbol files in seconds); if that
+    scan fails, each file of the group is read alone so the error names the culprit.
+    """
+    _check_column_map(project)
+    con.execute("create or replace temp table _fstore_ingest_files (path VARCHAR, symbol VARCHAR)")
+    con.execute(
+        "insert into _fstore_ingest_files select unnest(?::varchar[]), unnest(?::varchar[])",
+        [[str(p) for p in files], [_file_symbol(p) for p in files]],
+    )
+    groups: dict[object, list[Path]] = {}
+    for path in files:
+        key = _layout_key(path)
+        groups.setdefault(key if key is not None else ("alone", str(path)), []).append(path)
+    for group in groups.values():
+        if len(group) > 1:
+            try:
+                _stage_group(con, group, project, all_varchar=False)
+                continue
+            except (IngestError, duckdb.Error):
+                pass
+        for path in group:
+            _stage_file(con, path, project)
+
+
+def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, project: Project) -> None:
+    """Stage one file, retrying with every column as text when the sniffer typed a column wrongly."""
     last_error: Exception | None = None
     for all_varchar in (False, True):  # the sniffer may type a column from a clean sample only
-        reader = _reader(path, all_varchar)
         try:
-            columns = [d[0] for d in con.sql(f"select * from {reader} limit 0").description]
-            cols = resolve_columns(columns, column_map)
-            missing = [
-                c for c in ("ts", "close") if c not in cols and not (c == "close" and "adj_close" in cols)
-            ]
-            if missing:
-                names = {
-                    "ts": "date column (date/timestamp/ts)",
-                    "close": "close column (close/adj close)",
-                }
-                raise IngestError(
-                    f"cannot read prices: it has no {' and no '.join(names[m] for m in missing)}; "
-                    f"columns are {', '.join(columns)}",
-                    file=path,
-                    hint="rename the column or map it in [ingest] column_map of config/project.toml",
-                )
-            con.execute(f"insert into {_STAGE} {_select_for(path, reader, cols, project)}")
+            _stage_group(con, [path], project, all_varchar=all_varchar)
             return
         except IngestError:
             raise
         except duckdb.Error as exc:
             last_error = exc
-            if path.name.lower().endswith((".parquet", ".pq")):
+            if _is_parquet(path):
                 break
     reason = str(last_error).splitlines()[0] if last_error else "unknown error"
     raise IngestError(f"cannot parse price file: {reason}", file=path) from None
 
 
-def _select_for(path: Path, reader: str, cols: dict[str, str], project: Project) -> str:
+def _stage_group(
+    con: duckdb.DuckDBPyConnection, paths: Sequence[Path], project: Project, *, all_varchar: bool
+) -> None:
+    reader = _reader(paths, all_varchar)
+    columns = [d[0] for d in con.sql(f"select * from {reader} limit 0").description if d[0] != "filename"]
+    cols = resolve_columns(columns, project.ingest.column_map)
+    missing = [c for c in ("ts", "close") if c not in cols and not (c == "close" and "adj_close" in cols)]
+    if missing:
+        names = {"ts": "date column (date/timestamp/ts)", "close": "close column (close/adj close)"}
+        raise IngestError(
+            f"cannot read prices: it has no {' and no '.join(names[m] for m in missing)}; "
+            f"columns are {', '.join(columns)}",
+            file=paths[0],
+            hint="rename the column or map it in [ingest] column_map of config/project.toml",
+        )
+    con.execute(f"insert into {_STAGE} {_select_for(reader, cols, project)}")
+
+
+def _select_for(reader: str, cols: dict[str, str], project: Project) -> str:
+    def ref(canonical: str) -> str:
+        return "r." + _quote(cols[canonical])
+
     def num(canonical: str) -> str:
-        return f"try_cast({_quote(cols[canonical])} as double)" if canonical in cols else "null::double"
+        return f"try_cast({ref(canonical)} as double)" if canonical in cols else "null::double"
 
     def bad(canonical: str) -> str:
         if canonical not in cols:
             return "false"
-        q = _quote(cols[canonical])
+        q = ref(canonical)
         return f"({q} is not null and trim({q}::varchar) <> '' and try_cast({q} as double) is null)"
 
-    if "symbol" in cols:
-        symbol = f"nullif(trim({_quote(cols['symbol'])}::varchar), '')"
-    else:
-        symbol = "'" + _file_symbol(path).replace("'", "''") + "'"
-    ts = f"try_cast({_quote(cols['ts'])} as date)"
+    symbol = f"nullif(trim({ref('symbol')}::varchar), '')" if "symbol" in cols else "f.symbol"
+    ts = f"try_cast({ref('ts')} as date)"
     use_adj = project.ingest.use_adjusted_close and "adj_close" in cols
     if use_adj:
         close = f"coalesce({num('adj_close')}, {num('close')})" if "close" in cols else num("adj_close")
@@ -252,11 +306,11 @@ def _select_for(path: Path, reader: str, cols: dict[str, str], project: Project)
         close = num("close")
         ohl = {c: num(c) for c in ("open", "high", "low")}
     unparseable = " or ".join(bad(c) for c in ("open", "high", "low", "close", "adj_close", "volume"))
-    source = "'" + str(path).replace("'", "''") + "'"
     return (
         f"select {symbol} as symbol, {ts} as ts, {ohl['open']} as open, {ohl['high']} as high, "
-        f"{ohl['low']} as low, {close} as close, {num('volume')} as volume, {source} as source, "
-        f"({unparseable}) as unparseable from {reader}"
+        f"{ohl['low']} as low, {close} as close, {num('volume')} as volume, r.filename as source, "
+        f"({unparseable}) as unparseable "
+        f"from {reader} r left join _fstore_ingest_files f on f.path = r.filename"
     )
 
 
@@ -404,7 +458,7 @@ def ingest_files(
         duplicates = _duplicates(con)
         _swap_in(con, "select * from _fstore_ingest_valid", _REJECTED, version)
     finally:
-        for table in (_STAGE, "_fstore_ingest_checked", "_fstore_ingest_valid"):
+        for table in (_STAGE, "_fstore_ingest_checked", "_fstore_ingest_valid", "_fstore_ingest_files"):
             con.execute(f"drop table if exists {table}")
     rows, n_symbols, rejected = _counts(con)
     return IngestSummary(
@@ -448,8 +502,7 @@ def _stage_and_classify(con: duckdb.DuckDBPyConnection, files: Sequence[Path], p
         f"create or replace temp table {_STAGE} (symbol VARCHAR, ts DATE, open DOUBLE, high DOUBLE, "
         "low DOUBLE, close DOUBLE, volume DOUBLE, source VARCHAR, unparseable BOOLEAN)"
     )
-    for path in files:
-        _stage_file(con, path, project)
+    _stage_files(con, files, project)
     con.execute(_CLASSIFY.format(stage=_STAGE))
     con.execute(_VALID)
 

@@ -34,7 +34,9 @@ def _cmd(root: Path, *args: str) -> list[str]:
 
 def test_second_build_fails_fast_while_first_finishes(tmp_path: Path, repo_root: Path) -> None:
     root = _project(tmp_path / "p", repo_root, years=8.0)
-    first = subprocess.Popen(_cmd(root, "build", "--quiet"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        _cmd(root, "build", "--quiet"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         db = root / "data" / "warehouse.duckdb"
         deadline = time.monotonic() + 30
@@ -45,10 +47,12 @@ def test_second_build_fails_fast_while_first_finishes(tmp_path: Path, repo_root:
         start = time.monotonic()
         second = subprocess.run(_cmd(root, "build"), capture_output=True, text=True)
         elapsed = time.monotonic() - start
-        query = subprocess.run(_cmd(root, "query", "select count(*) from dim_symbol"), capture_output=True, text=True)
+        query = subprocess.run(
+            _cmd(root, "query", "select count(*) from dim_symbol"), capture_output=True, text=True
+        )
         still_running = first.poll() is None
     finally:
-        out, err = first.communicate(timeout=300)
+        _out, err = first.communicate(timeout=300)
     assert still_running, "first build ended before the second tried; the test proves nothing"
     assert second.returncode != 0
     assert "locked by another" in second.stderr and "warehouse.duckdb" in second.stderr
