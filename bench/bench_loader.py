@@ -265,7 +265,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print a markdown table too")
     parser.add_argument("--child", choices=["time", "memory"], help=argparse.SUPPRESS)
-    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--db", help="a warehouse file to read instead of the default project's")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child_first_batch(args.db, args.child)))
@@ -276,7 +276,7 @@ def main() -> int:
     from training.loader import WindowDataset
 
     with tempfile.TemporaryDirectory() as tmp:
-        db, what = find_data(Path(tmp))
+        db, what = (Path(args.db), f"warehouse {args.db}") if args.db else find_data(Path(tmp))
         first: dict = {}
         for mode in ("time", "time", "time", "memory"):  # open -> first batch: best of three fresh processes
             cmd = [sys.executable, __file__, "--child", mode, "--db", str(db)]
