@@ -168,17 +168,17 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _is_parquet(path: Path) -> bool:
     return path.name.lower().endswith((".parquet", ".pq"))
 
 
 def _reader(paths: Sequence[Path], all_varchar: bool = False) -> str:
-    """A DuckDB table function reading ``paths`` (one layout) with a ``filename`` column."""
-    files = "[" + ", ".join(_literal(str(p)) for p in paths) + "]"
+    """A DuckDB table function reading ``paths`` (one layout) with a ``filename`` column.
+
+    The paths are never SQL text: the function takes them as the statement's one bound parameter
+    (pass ``[list_of_paths]`` when executing).
+    """
+    files = "?::varchar[]"
     if _is_parquet(paths[0]):
         return f"read_parquet({files}, filename = true)"
     opts = ", all_varchar = true" if all_varchar else ""
@@ -268,7 +268,10 @@ def _stage_group(
     con: duckdb.DuckDBPyConnection, paths: Sequence[Path], project: Project, *, all_varchar: bool
 ) -> None:
     reader = _reader(paths, all_varchar)
-    columns = [d[0] for d in con.sql(f"select * from {reader} limit 0").description if d[0] != "filename"]
+    params = [[str(p) for p in paths]]
+    described = con.execute(f"select * from {reader} limit 0", params)
+    columns = [d[0] for d in described.description if d[0] != "filename"]
+    described.fetchall()
     cols = resolve_columns(columns, project.ingest.column_map)
     missing = [c for c in ("ts", "close") if c not in cols and not (c == "close" and "adj_close" in cols)]
     if missing:
@@ -279,7 +282,7 @@ def _stage_group(
             file=paths[0],
             hint="rename the column or map it in [ingest] column_map of config/project.toml",
         )
-    con.execute(f"insert into {_STAGE} {_select_for(reader, cols, project)}")
+    con.execute(f"insert into {_STAGE} {_select_for(reader, cols, project)}", params)
 
 
 def _select_for(reader: str, cols: dict[str, str], project: Project) -> str:
@@ -657,10 +660,11 @@ def refresh_feature_params(con: duckdb.DuckDBPyConnection, project: Project) -> 
     version = json.dumps(params, sort_keys=True)
     if source_version(con, PARAMS_NAME) == version and _has_tables(con, PARAMS_NAME):
         return
-    columns = ", ".join(f"{_sql_literal(v)} as {k}" for k, v in params.items())
+    # values are bound parameters (config never becomes SQL text); names are dataclass fields
+    columns = ", ".join(f"?::{_sql_type(v)} as {k}" for k, v in params.items())
     con.execute("begin transaction")
     try:
-        con.execute(f"create or replace table {PARAMS_NAME} as select {columns}")
+        con.execute(f"create or replace table {PARAMS_NAME} as select {columns}", list(params.values()))
         record_source_version(con, PARAMS_NAME, version)
         con.execute("commit")
     except BaseException:
@@ -668,14 +672,14 @@ def refresh_feature_params(con: duckdb.DuckDBPyConnection, project: Project) -> 
         raise
 
 
-def _sql_literal(value: object) -> str:
+def _sql_type(value: object) -> str:
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return "boolean"
     if isinstance(value, int):
-        return f"{value}::integer"
+        return "integer"
     if isinstance(value, float):
-        return f"{value!r}::double"
-    return "'" + str(value).replace("'", "''") + "'"
+        return "double"
+    return "varchar"
 
 
 def refresh_raw_prices(
