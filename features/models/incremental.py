@@ -182,12 +182,17 @@ def refresh(
         "create or replace temp table __fstore_r as select p, bool_or(r is null) as whole, min(r) as r,"
         " min(rs) as rs from (" + " union all ".join(starts) + ") group by p"
     )
-    # 2. per input: re-read `lookback` rows before the recompute start (NULL: from the beginning)
+    temps = [*_TEMPS, *(f"__fstore_c{i}" for i in range(len(windowed)))]
+    if not con.execute("select count(*) from __fstore_r").fetchall()[0][0]:
+        _drop(con, temps)
+        return 0, stats  # no input has new rows
+    # 2. per input: re-read from `lookback` rows before the recompute start. One time bound per input,
+    #    the earliest over its partitions: more history than a partition needs is harmless, because
+    #    only rows at or after each partition's recompute start are kept.
     mapping = {}
     for i, name in enumerate(windowed):
-        src = f"__fstore_in{i}"
         if single:
-            starts_at = "__fstore_r"
+            bound = "select bool_or(whole or rs is null), min(rs) from __fstore_r"
         else:
             if back is None:
                 read_from = "null"
@@ -195,14 +200,20 @@ def refresh(
                 read_from = "any_value(r.r)"
             else:
                 read_from = f"(max(u.{t}, {back}) filter (where u.{t} < r.r))[{back}]"
-            starts_at = (
-                f"(select r.p, case when bool_or(r.whole) then null else {read_from} end as rs"
+            bound = (
+                f"select bool_or(rs is null), min(rs) from (select r.p,"
+                f" case when bool_or(r.whole) then null else {read_from} end as rs"
                 f" from __fstore_r r join {quote(name)} u on {p('u')} = r.p group by r.p)"
             )
+        everything, lower = con.execute(bound).fetchall()[0]
+        if everything:
+            mapping[name] = name  # some partition needs its whole history: read the input as it is
+            continue
+        src = f"__fstore_in{i}"
         con.execute(
-            f"create or replace temp table {src} as select u.* from {quote(name)} u"
-            f" join {starts_at} s on {p('u')} = s.p where s.rs is null or u.{t} >= s.rs"
+            f"create or replace temp table {src} as select * from {quote(name)} u where u.{t} >= ?", [lower]
         )
+        temps.append(src)
         mapping[name] = src
     keep = f"join __fstore_r r on {p('q')} = r.p where r.whole or q.{t} >= r.r"
     if model.kind == "python":
@@ -233,9 +244,14 @@ def refresh(
         match = " and ".join(f"{target}.{quote(k)} is not distinct from n.{quote(k)}" for k in h.unique_key)
         con.execute(f"delete from {target} where exists (select 1 from __fstore_new n where {match})")
     con.execute(f"insert into {target} by name select * from __fstore_new")
-    for temp in (*_TEMPS, *mapping.values(), *(f"__fstore_c{i}" for i in range(len(windowed)))):
-        con.execute(f"drop table if exists {temp}")
+    _drop(con, temps)
     return rows, stats
+
+
+def _drop(con: duckdb.DuckDBPyConnection, temps: list[str]) -> None:
+    for temp in temps:
+        assert temp.startswith("__fstore_"), temp  # never an input relation
+        con.execute(f"drop table if exists {temp}")
 
 
 __all__ = ["Restated", "columns", "input_stats", "is_windowed", "refresh", "rewrite_refs"]
