@@ -93,10 +93,13 @@ def session(
     # workers run this interpreter (the venv with polars and fstore), not whatever `python` is on PATH
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if (master or DEFAULT_MASTER).startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no hostname lookup warning in local mode
     builder = (
         SparkSession.builder.master(master or DEFAULT_MASTER)
         .appName("fstore")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.sql.sources.partitionOverwriteMode", "static")
@@ -189,7 +192,14 @@ def write_table(b: SparkBuild, model: Model, frame: pyspark.sql.DataFrame) -> in
     # read back with the original schema (partition columns keep their type and place)
     written = b.spark.read.schema(frame.schema).parquet(str(final)).select(*columns)
     _register(b, model.name, written)
-    return written.count()
+    return _parquet_rows(final)
+
+
+def _parquet_rows(folder: Path) -> int:
+    """Rows written, from the Parquet footers (no Spark job)."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(f).num_rows for f in folder.rglob("*.parquet"))
 
 
 def _duckdb_type(spark_type: Any) -> str:
@@ -333,6 +343,24 @@ def run_check(b: SparkBuild, test: DataTest) -> CheckResult:
         return CheckResult(test, 0, ((), ()), error=str(exc).strip().splitlines()[0])
 
 
+def run_checks(b: SparkBuild, tests: Sequence[DataTest]) -> list[CheckResult]:
+    """Every test's failure count in one Spark job; samples (and errors) then per failing test."""
+    from features.engines.transpile import to_spark
+    from features.models.checks import CheckResult, check_sql
+
+    if not tests:
+        return []
+    try:
+        counts = " union all ".join(
+            f"select {i} as i, count(*) as n from ({to_spark(check_sql(t, b.project.root), b.columns.get)})"
+            for i, t in enumerate(tests)
+        )
+        failures = {row["i"]: int(row["n"]) for row in b.spark.sql(counts).collect()}
+    except Exception:  # one test cannot run: run each alone so the error lands on the right test
+        return [run_check(b, t) for t in tests]
+    return [CheckResult(t, 0, ((), ())) if not failures[i] else run_check(b, t) for i, t in enumerate(tests)]
+
+
 def _build_one(b: SparkBuild, model: Model, run: ModelRun) -> None:
     frame = sql_frame(b, model) if model.kind == "sql" else python_frame(b, model)
     if model.materialized == "view":
@@ -361,7 +389,7 @@ def build(
     from features.models.dag import select as select_models
     from features.models.runner import BuildResult, ModelRun
 
-    chosen = select_models(dag, select)
+    chosen = catalog_last(dag, select_models(dag, select))
     compiled = check_models(dag.models[n] for n in chosen)
     require_pyspark()
     result = BuildResult(uuid.uuid4().hex[:12], datetime.now())
@@ -396,18 +424,31 @@ def build(
             run.seconds = time.perf_counter() - t0
             emit("done", run)
         if run_tests:
-            for name in chosen:
-                if name in bad:
-                    continue
-                for test in dag.models[name].tests:
-                    outcome = run_check(b, test)
-                    result.tests.append(outcome)
-                    emit("test", outcome)
+            tests = [t for n in chosen if n not in bad for t in dag.models[n].tests]
+            for outcome in run_checks(b, tests):
+                result.tests.append(outcome)
+                emit("test", outcome)
     finally:
         if created:
             spark.stop()
     result.ended_at = datetime.now()
     return result
+
+
+def catalog_last(dag: Dag, order: Sequence[str]) -> list[str]:
+    """Models reading the catalog (and their descendants) after every other model.
+
+    DuckDB evaluates ``duckdb_columns()`` when a view is queried; on Spark the catalog relation is a
+    snapshot taken when the model runs, so it must run once the tables it describes exist.
+    """
+    from features.engines.transpile import uses_catalog
+
+    late: set[str] = set()
+    for name in order:
+        model = dag.models[name]
+        if (model.kind == "sql" and uses_catalog(model.sql)) or any(u in late for u in dag.upstream[name]):
+            late.add(name)
+    return [n for n in order if n not in late] + [n for n in order if n in late]
 
 
 def _register_unselected(b: SparkBuild, dag: Dag, chosen: Sequence[str]) -> None:
@@ -428,4 +469,14 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"
 
 
-__all__ = ["DEFAULT_MASTER", "build", "export_sources", "output_dir", "require_pyspark", "session"]
+__all__ = [
+    "DEFAULT_MASTER",
+    "SparkBuild",
+    "build",
+    "export_sources",
+    "output_dir",
+    "require_pyspark",
+    "run_check",
+    "run_checks",
+    "session",
+]
