@@ -78,10 +78,19 @@ def generated_project(root: Path, n_models: int = 200) -> Path:
     return root
 
 
+CPU: list[float] = []  # user+sys seconds of the last _fstore child (contention-proof companion to wall)
+
+
 def _fstore(root: Path, *args: str) -> float:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run([FSTORE, *args, "--project", str(root)], check=True, capture_output=True)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU[:] = [after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime]
+    return wall
 
 
 # --------------------------------------------------------------------------- overhead
@@ -155,15 +164,24 @@ def bench_noop(tmp: Path, repeat: int) -> dict[str, object]:
     ):
         full = _fstore(root, "build", "--quiet")
         _fstore(root, "build", "--quiet")  # warm .pyc and the parse cache
-        med, times = _median(lambda r=root: _fstore(r, "build", "--quiet"), repeat)
+        cpus: list[float] = []
+
+        def noop(r: Path = root, cpus: list[float] = cpus) -> float:
+            wall = _fstore(r, "build", "--quiet")
+            cpus.append(CPU[0])
+            return wall
+
+        med, times = _median(noop, repeat)
         out[label] = {
             "first full build s (incl. ingest)": round(full, 3),
             "no-op s (median, process start included)": round(med, 3),
+            "no-op cpu s (median, user+sys of the process)": round(statistics.median(cpus), 3),
             "runs": [round(t, 3) for t in times],
         }
     t0 = time.perf_counter()
     subprocess.run([PY, "-c", "import duckdb"], check=True)
     out["bare `python -c 'import duckdb'` s"] = round(time.perf_counter() - t0, 3)
+    out["load average at the end"] = os.getloadavg()
     code = "import sys, features.cli, features.build, features.cli_build; print('torch' in sys.modules)"
     out["build imports torch"] = subprocess.run(
         [PY, "-c", code], capture_output=True, text=True
@@ -235,7 +253,7 @@ def bench_incremental(tmp: Path, repeat: int) -> dict[str, object]:
     project = load_project(root)
     n_assets, n_days = 154, 2520
     out: dict[str, object] = {}
-    inc_t, full_t = [], []
+    inc_t, full_t, inc_c, full_c = [], [], [], []
     for r in range(repeat):
         con = duckdb.connect(str(root / f"w{r}.duckdb"))
         con.execute(
@@ -244,16 +262,18 @@ def bench_incremental(tmp: Path, repeat: int) -> dict[str, object]:
             f" as close from range({n_assets}) a, range({n_days}) d"
         )
         dag = validate(discover(project), relations(con))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         build_models(con, project, dag, run_tests=False)
         full_t.append(time.perf_counter() - t0)
+        full_c.append(time.process_time() - c0)
         con.execute(
             "insert into prices select asset_id, ts + 1, close * 1.001 from prices"
             " where ts = (select max(ts) from prices)"
         )
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = build_models(con, project, dag, run_tests=False)
         inc_t.append(time.perf_counter() - t0)
+        inc_c.append(time.process_time() - c0)
         assert all(run.action == "incremental" for run in res.runs), res.runs
         con.close()
     out["generated all-incremental project"] = {
@@ -261,35 +281,58 @@ def bench_incremental(tmp: Path, repeat: int) -> dict[str, object]:
         "full build s (median)": round(statistics.median(full_t), 3),
         "incremental after +1 day s (median)": round(statistics.median(inc_t), 3),
         "ratio": round(statistics.median(inc_t) / statistics.median(full_t), 3),
+        "full build cpu s (median)": round(statistics.median(full_c), 3),
+        "incremental cpu s (median)": round(statistics.median(inc_c), 3),
+        "cpu ratio": round(statistics.median(inc_c) / statistics.median(full_c), 3),
     }
 
-    # the default project as shipped: append one day to raw_prices (as ingestion would) and rebuild
+    out["default project as shipped"] = _default_plus_one_day(tmp / "incr_default", switch=False)
+    out["default project, price_features switched to incremental"] = _default_plus_one_day(
+        tmp / "incr_default_switched", switch=True
+    )
+    return out
+
+
+def _default_plus_one_day(root: Path, *, switch: bool) -> dict[str, object]:
+    """Full build vs build after appending one day to raw_prices (as ingestion would), per model too."""
+    import duckdb
+
+    from features.config import load_project
+    from features.models.discovery import discover
+    from features.models.runner import build_models
+    from features.models.state import relations
+    from features.models.validate import validate
     from features.warehouse import record_source_version
 
-    droot = default_project(tmp / "incr_default")
-    _fstore(droot, "build", "--quiet", "--no-tests")
-    dproject = load_project(droot)
-    con = duckdb.connect(str(dproject.warehouse_path))
-    dag = validate(discover(dproject), relations(con))
-    t0 = time.perf_counter()
-    build_models(con, dproject, dag, full_refresh=True, run_tests=False)
-    full = time.perf_counter() - t0
+    default_project(root)
+    if switch:  # its header says: switch to incremental when prices only grow at the end
+        path = root / "sql" / "marts" / "price_features.sql"
+        path.write_text(path.read_text().replace("-- materialized: table", "-- materialized: incremental"))
+    _fstore(root, "build", "--quiet", "--no-tests")
+    project = load_project(root)
+    con = duckdb.connect(str(project.warehouse_path))
+    dag = validate(discover(project), relations(con))
+    c0, t0 = time.process_time(), time.perf_counter()
+    full = build_models(con, project, dag, full_refresh=True, run_tests=False)
+    full_cpu, full_wall = time.process_time() - c0, time.perf_counter() - t0
     con.execute(
         "insert into raw_prices select symbol, ts + 1, open, high, low, close, volume from raw_prices"
         " where ts = (select max(ts) from raw_prices)"
     )
     record_source_version(con, "raw_prices", "bench-plus-one-day")
-    t0 = time.perf_counter()
-    res = build_models(con, dproject, dag, run_tests=False)
-    inc = time.perf_counter() - t0
+    c0, t0 = time.process_time(), time.perf_counter()
+    res = build_models(con, project, dag, run_tests=False)
+    inc_cpu, inc_wall = time.process_time() - c0, time.perf_counter() - t0
     con.close()
-    out["default project as shipped"] = {
-        "full build s": round(full, 3),
-        "after +1 day s": round(inc, 3),
-        "ratio": round(inc / full, 3),
-        "actions": {r.model: r.action for r in res.runs},
+    full_s = {r.model: r.seconds for r in full.runs}
+    return {
+        "full build wall s / cpu s": [round(full_wall, 3), round(full_cpu, 3)],
+        "after +1 day wall s / cpu s": [round(inc_wall, 3), round(inc_cpu, 3)],
+        "ratio wall / cpu": [round(inc_wall / full_wall, 3), round(inc_cpu / full_cpu, 3)],
+        "per model: action, s after +1 day, s full": {
+            r.model: [r.action, round(r.seconds, 3), round(full_s[r.model], 3)] for r in res.runs
+        },
     }
-    return out
 
 
 # --------------------------------------------------------------------------- dbt
