@@ -36,10 +36,14 @@ def _dag(project: Any, db: Path | None) -> Any:
 
             raise found.problems[0] if len(found.problems) == 1 else ValidationErrors(found.problems)
         return build_dag(found.models)
+    from features.errors import WarehouseLockedError
     from features.models.state import relations
     from features.warehouse import connect
 
-    con = connect(db, read_only=True)
+    try:
+        con = connect(db, read_only=True)
+    except WarehouseLockedError:  # a build is writing: check everything but the source names
+        return validate(found, {r.name for m in found.models.values() for r in m.refs})
     try:
         return validate(found, relations(con))
     finally:
