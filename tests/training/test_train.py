@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -232,3 +233,38 @@ def test_regression_task_reports_information_coefficient(project) -> None:
         _query(project.root, "select config from train_runs where run_id = ?", [result.run_id])[0][0]
     )
     assert cfg["loader"]["label"] == "fwd_ret_1d"
+
+
+def test_sigterm_to_a_training_process_marks_its_run_interrupted(project) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "features",
+        "train",
+        "--project",
+        str(project.root),
+        "--epochs",
+        "200",
+        "--patience",
+        "200",
+        "--no-progress",
+        "--threads",
+        "1",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    runs_dir = project.path(project.paths.runs)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(runs_dir.glob("*/last.pt")):  # one epoch done: the run is logged and running
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "no epoch finished in time"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    rows = _query(project.root, "select status, error, ended_at is not null from train_runs")
+    assert rows == [("interrupted", "interrupted by the user or a signal", True)]
