@@ -239,7 +239,7 @@ def _stage_files(con: duckdb.DuckDBPyConnection, files: Sequence[Path], project:
     for group in groups.values():
         if len(group) > 1:
             try:
-                _stage_group(con, group, project, all_varchar=False)
+                _stage_group(con, group, project, all_varchar=False, sniff_once=True)
                 continue
             except (IngestError, duckdb.Error):
                 pass
@@ -264,11 +264,46 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, project: Project) ->
     raise IngestError(f"cannot parse price file: {reason}", file=path) from None
 
 
+def _sniffed_reader(con: duckdb.DuckDBPyConnection, first: Path) -> tuple[str, list[Any]]:
+    """read_csv with the dialect and types sniffed from ``first`` (sniffing every file costs ~15 ms each).
+
+    Every option is a bound parameter; the caller binds the path list first.
+    """
+    delim, quote, escape, skip, header, columns, date_fmt, ts_fmt = con.execute(
+        "select Delimiter, Quote, Escape, SkipRows, HasHeader, Columns, DateFormat, TimestampFormat "
+        "from sniff_csv(?)",
+        [str(first)],
+    ).fetchone()
+    options = {
+        "delim": delim,
+        "quote": "" if quote == "(empty)" else quote,
+        "escape": "" if escape == "(empty)" else escape,
+        "skip": skip,
+        "header": header,
+        "columns": {c["name"]: c["type"] for c in columns},
+    }
+    if date_fmt:
+        options["dateformat"] = date_fmt
+    if ts_fmt:
+        options["timestampformat"] = ts_fmt
+    named = "".join(f", {name} = ?" for name in options)
+    return f"read_csv(?::varchar[], auto_detect = false, filename = true{named})", list(options.values())
+
+
 def _stage_group(
-    con: duckdb.DuckDBPyConnection, paths: Sequence[Path], project: Project, *, all_varchar: bool
+    con: duckdb.DuckDBPyConnection,
+    paths: Sequence[Path],
+    project: Project,
+    *,
+    all_varchar: bool,
+    sniff_once: bool = False,
 ) -> None:
-    reader = _reader(paths, all_varchar)
-    params = [[str(p) for p in paths]]
+    params: list[Any] = [[str(p) for p in paths]]
+    if sniff_once and not _is_parquet(paths[0]):
+        reader, options = _sniffed_reader(con, paths[0])
+        params += options
+    else:
+        reader = _reader(paths, all_varchar)
     described = con.execute(f"select * from {reader} limit 0", params)
     columns = [d[0] for d in described.description if d[0] != "filename"]
     described.fetchall()

@@ -271,3 +271,24 @@ def test_without_the_asset_id_dimension_ingest_says_to_build(tiny_project: Path)
     _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
     with pytest.raises(MappingError, match="no dim_symbol yet"):
         refresh_raw_prices(con, load_project(tiny_project), console=lambda _msg: None)
+
+
+def test_many_per_symbol_files_are_read_together_and_a_deviant_file_alone(project_con) -> None:
+    root, con, raw = project_con
+    body = "2024-01-02,10,11,9,10,10,100\n2024-01-03,10,12,9,11,11,200\n"
+    for symbol in ("AAPL", "MSFT", "KO", "SPY"):
+        _write(raw / f"{symbol}.csv", HEADER + body)
+    # same header, but a text value where the others have numbers: the shared scan fails, read alone
+    _write(raw / "NVDA.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n2024-01-03,10,12,9,eleven,eleven,200\n")
+    # another layout (semicolons, day-first dates) in the same folder
+    _write(raw / "JPM.csv", "Date;Close\n31/01/2024;150.5\n01/02/2024;151\n")
+    summary = _refresh(root, con)
+    assert summary.symbols == 6 and summary.rejected == {"unparseable value": 1}
+    counts = dict(con.execute("select symbol, count(*) from raw_prices group by symbol").fetchall())
+    assert counts == {"AAPL": 2, "MSFT": 2, "KO": 2, "SPY": 2, "NVDA": 1, "JPM": 2}
+    assert _rows(con, "SPY")[1] == ("2024-01-03", 10.0, 12.0, 9.0, 11.0, 200.0)
+    assert [r[0] for r in _rows(con, "JPM")] == ["2024-01-31", "2024-02-01"]
+    sources = dict(
+        con.execute("select symbol, any_value(source) from raw_prices_rejected group by 1").fetchall()
+    )
+    assert sources == {"NVDA": str(raw / "NVDA.csv")}
