@@ -109,8 +109,37 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     model = dag.models.get(args.name)
     if model is None:
         raise ConfigError(f"no model named `{args.name}`{did_you_mean(args.name, dag.models)}")
+    if args.dialect == "spark" and model.kind == "sql":
+        from features.engines.transpile import compile_for_spark
+
+        sys.stdout.write(compile_for_spark(model, _warehouse_columns(project.warehouse_path)))
+        return 0
     sys.stdout.write(compile_sql(model, args.dialect))
     return 0
+
+
+def _warehouse_columns(db: Path) -> Callable[[str], list[str] | None] | None:
+    """Relation -> its columns in the warehouse (to expand ``* EXCLUDE`` for Spark); None without one."""
+    if not db.exists():
+        return None
+    from features.errors import WarehouseError
+    from features.warehouse import connect
+
+    try:
+        con = connect(db, read_only=True)
+    except WarehouseError:
+        return None
+    try:
+        rows = con.execute(
+            "select table_name, column_name from duckdb_columns() where schema_name = current_schema() "
+            "order by table_name, column_index"
+        ).fetchall()
+    finally:
+        con.close()
+    found: dict[str, list[str]] = {}
+    for table, column in rows:
+        found.setdefault(table, []).append(column)
+    return found.get
 
 
 def _cmd_test(args: argparse.Namespace) -> int:

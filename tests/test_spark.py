@@ -222,3 +222,18 @@ def test_data_tests_run_on_spark_like_on_duckdb(built, spark) -> None:
     assert on_spark.status == on_duckdb.status == "fail"
     assert on_spark.failures == on_duckdb.failures > 0
     assert on_spark.sample[0] == on_duckdb.sample[0]
+
+
+def test_compile_for_spark_shows_what_runs(built) -> None:
+    project = built[0]
+    proc = subprocess.run(
+        [sys.executable, "-m", "features", "compile", "training_set", "--dialect", "spark"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "l.fwd_ret_1d,\n  l.label_up\nFROM price_features AS f" in proc.stdout  # `l.* exclude` expanded
+    assert "EXCEPT" not in proc.stdout

@@ -104,6 +104,9 @@ def session(
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.sql.sources.partitionOverwriteMode", "static")
     )
+    if (master or DEFAULT_MASTER).startswith("local"):
+        # local mode: the driver JVM is also the executor; it must hold the driver-side Python inputs
+        builder = builder.config("spark.driver.memory", os.environ.get("FSTORE_SPARK_DRIVER_MEMORY", "2g"))
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # JVM start-up failures come as several exception types

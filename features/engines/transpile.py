@@ -97,7 +97,7 @@ def _reject_table_functions(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
-def to_spark(sql: str, columns: Columns | None = None) -> str:
+def to_spark(sql: str, columns: Columns | None = None, *, pretty: bool = False) -> str:
     """Spark SQL for one DuckDB SELECT; raises UntranspilableError (sqlglot's reason) when it cannot."""
     import sqlglot
     from sqlglot import ErrorLevel
@@ -107,9 +107,22 @@ def to_spark(sql: str, columns: Columns | None = None) -> str:
         tree = _expand_star_exclude(tree, columns)
         tree = _catalog_functions(tree)
         tree = _reject_table_functions(tree)
-        return tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE, comments=False)
+        return tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE, comments=False, pretty=pretty)
     except sqlglot.errors.SqlglotError as exc:
         raise UntranspilableError(str(exc).splitlines()[0]) from None
+
+
+def compile_for_spark(model: Model, columns: Columns | None = None) -> str:
+    """``fstore compile NAME --dialect spark``: the SQL the Spark engine runs for ``model``.
+
+    ``columns`` (e.g. read from the DuckDB warehouse) lets ``* EXCLUDE`` be expanded as it is on Spark.
+    """
+    try:
+        return to_spark(model.sql, columns, pretty=True) + "\n"
+    except UntranspilableError as err:
+        raise UntranspilableError(
+            f"`{model.name}` cannot run on Spark: {err.message}", file=model.file, model=model.name
+        ) from None
 
 
 def uses_catalog(sql: str) -> bool:
@@ -141,4 +154,11 @@ def check_models(models: Iterable[Model]) -> dict[str, str]:
     return compiled
 
 
-__all__ = ["CATALOG_RELATIONS", "UntranspilableError", "check_models", "to_spark", "uses_catalog"]
+__all__ = [
+    "CATALOG_RELATIONS",
+    "UntranspilableError",
+    "check_models",
+    "compile_for_spark",
+    "to_spark",
+    "uses_catalog",
+]
