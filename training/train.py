@@ -348,6 +348,24 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _check_train_config(cfg: TrainConfig) -> None:
+    problems = [
+        f"{name} = {value!r} ({rule})"
+        for name, value, ok, rule in (
+            ("epochs", cfg.epochs, cfg.epochs >= 0, "0 or more"),
+            ("batch_size", cfg.batch_size, cfg.batch_size >= 1, "at least 1"),
+            ("lr", cfg.lr, cfg.lr > 0, "positive"),
+            ("weight_decay", cfg.weight_decay, cfg.weight_decay >= 0, "0 or more"),
+            ("patience", cfg.patience, cfg.patience >= 1, "at least 1"),
+            ("max_train_samples", cfg.max_train_samples, cfg.max_train_samples >= 0, "0 = all, or a count"),
+            ("threads", cfg.threads, cfg.threads >= 0, "0 = torch's default, or a count"),
+        )
+        if not ok
+    ]
+    if problems:
+        raise ConfigError("[train] " + "; ".join(problems))
+
+
 def _label_for(task: str, label: str, horizon: int) -> str:
     if task == "regression" and not label.startswith("fwd_ret_"):
         return f"fwd_ret_{horizon}d"
@@ -502,6 +520,7 @@ def run_training(
             init_from = src["run_id"]
     if device is not None:
         train_cfg = dataclasses.replace(train_cfg, device=device)
+    _check_train_config(train_cfg)
     dev = resolve_device(train_cfg.device)
     if train_cfg.threads > 0:
         torch.set_num_threads(train_cfg.threads)
@@ -537,6 +556,12 @@ def run_training(
     grown: dict[int, str] = {}
     if source_ckpt is not None:
         grown = _init_from_checkpoint(model, source_ckpt, train_ds, db, init_from or "")
+        if log is not None:
+            old_rows = int(source_ckpt["num_embeddings"])
+            log(
+                f"from run {init_from}: embedding table grown {old_rows} -> {model.num_assets} rows"
+                + "".join(f"\n  asset {a}: initialised from {src}" for a, src in sorted(grown.items()))
+            )
     model.to(dev)
     optimizer = make_optimizer(model, train_cfg)
     state = FitState()

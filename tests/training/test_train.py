@@ -268,3 +268,13 @@ def test_sigterm_to_a_training_process_marks_its_run_interrupted(project) -> Non
         proc.stderr.close()
     rows = _query(project.root, "select status, error, ended_at is not null from train_runs")
     assert rows == [("interrupted", "interrupted by the user or a signal", True)]
+
+
+def test_bad_train_settings_are_reported_together(project) -> None:
+    with pytest.raises(ConfigError) as err:
+        run_training(project, train_overrides={"batch_size": 0, "lr": -1.0, "patience": 0})
+    assert (
+        "batch_size = 0" in str(err.value)
+        and "lr = -1.0" in str(err.value)
+        and "patience = 0" in str(err.value)
+    )
