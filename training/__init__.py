@@ -17,6 +17,7 @@ _EXPORTS = {
     "WindowDataset": "training.loader",
     "create_snapshot": "training.snapshots",
     "evaluate_run": "training.train",
+    "export_windows": "training.export",
     "grow_embedding": "training.embeddings",
     "list_snapshots": "training.snapshots",
     "load_embeddings": "training.embeddings",
