@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,28 @@ def _open(db_or_project: Any, project: Project | None) -> tuple[Project, duckdb.
         except ConfigError:
             project = Project(root=path.resolve().parent)  # a bare warehouse file: config defaults
     return project, connect(path, read_only=True), True
+
+
+def _horizon(source: Source, project: Project) -> int:
+    """The label horizon h the data was built with: from its ``fwd_ret_{h}d`` column, else the config.
+
+    Purge and embargo must use the horizon of the labels actually in the data; a project config that
+    says otherwise means the warehouse is stale, which is an error rather than a silent leak.
+    """
+    found = sorted(
+        {int(m.group(1)) for c in source.label_columns if (m := re.fullmatch(r"fwd_ret_(\d+)d", c))}
+    )
+    if len(found) != 1:
+        return project.features.horizon
+    h = found[0]
+    if project.config_file is not None and project.features.horizon != h:
+        raise ConfigError(
+            f"training_set's labels look {h} rows ahead (fwd_ret_{h}d) but [features] horizon = "
+            f"{project.features.horizon}",
+            file=project.config_file,
+            hint="run `fstore build` so the labels follow the config (or set the horizon back)",
+        )
+    return h
 
 
 def _label_column(name: str, available: tuple[str, ...], horizon: int) -> str:
@@ -314,7 +337,7 @@ class WindowDataset(Dataset):
         else:
             source = warehouse_source(con)
         check_asset_ids(con, source)
-        h = project.features.horizon
+        h = _horizon(source, project)
         label_col = _label_column(label, source.label_columns, h)
         rows = _Rows(con, source, label_col)
         if not len(rows):

@@ -442,3 +442,15 @@ def _indices_of(cpu: WindowDataset, x: torch.Tensor) -> np.ndarray:
     flat = cpu.to_arrays()["X"].reshape(len(cpu), -1)  # (n, L·C)
     lookup = {row.tobytes(): i for i, row in enumerate(flat)}
     return np.array([lookup[row.tobytes()] for row in x.cpu().numpy().reshape(len(x), -1)])
+
+
+def test_horizon_comes_from_the_labels_in_the_data(tmp_path: Path) -> None:
+    db = wf.make_warehouse(tmp_path / "h3.duckdb", horizon=3)
+    ds = WindowDataset.from_warehouse(db, "train", lookback=L)  # a bare warehouse file: no config
+    assert ds.boundaries.horizon == 3 and ds.boundaries.embargo == 3
+    stale = wf.make_project(tmp_path / "p", horizon=3)
+    (stale / "config" / "project.toml").write_text(
+        '[paths]\nwarehouse = "data/warehouse.duckdb"\n[features]\nhorizon = 1\n'
+    )
+    with pytest.raises(ConfigError, match=r"look 3 rows ahead \(fwd_ret_3d\) but \[features\] horizon = 1"):
+        WindowDataset.from_warehouse(stale, lookback=L)
