@@ -237,6 +237,10 @@ class WindowDataset(Dataset):
         self._starts = torch.from_numpy(np.asarray(starts, dtype=np.int64)).to(self.block_device)
         self._asset_ids = torch.from_numpy(np.asarray(asset_ids, dtype=np.int64)).to(self.block_device)
         self._y = torch.from_numpy(np.asarray(y, dtype=np.float32)).to(self.block_device)
+        self._make_views()
+
+    def _make_views(self) -> None:
+        """The strided window views over the block (never pickled: they would materialise every window)."""
         n_rows, c = self._block.shape
         n_views = max(n_rows - self.lookback + 1, 0)
         # Window k = rows k..k+L-1 = one contiguous run of L·C floats starting at k·C: a strided view,
@@ -248,12 +252,21 @@ class WindowDataset(Dataset):
         self._np_starts = None
         if self.block_device.type == "cpu":
             self._np_windows = np.lib.stride_tricks.as_strided(
-                block, (n_views, self.lookback, c), (c * 4, c * 4, 4), writeable=False
+                self._block.numpy(), (n_views, self.lookback, c), (c * 4, c * 4, 4), writeable=False
             )  # (n_views, L, C) view of the block
             self._np_starts = self._starts.numpy()
         self._pinned: list[torch.Tensor] = []
         self._events: list[Any] = []
         self._turn = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        # DataLoader workers (spawn) pickle the dataset: send the block once, rebuild the views there.
+        views = ("_windows", "_np_windows", "_np_starts", "_pinned", "_events")
+        return {k: v for k, v in self.__dict__.items() if k not in views}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._make_views()
 
     # ------------------------------------------------------------------ construction
 

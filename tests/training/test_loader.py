@@ -315,6 +315,17 @@ def test_dataset_view_with_dataloader(train: WindowDataset) -> None:
         train[len(train)]
 
 
+def test_pickles_without_materialising_windows(train: WindowDataset) -> None:
+    import pickle
+
+    data = pickle.dumps(train)
+    assert len(data) < 2 * train.block_bytes + 100 * len(train)  # the block and indices, not n·L·F windows
+    back = pickle.loads(data)
+    for key, value in train.to_arrays().items():
+        np.testing.assert_array_equal(back.to_arrays()[key], value)
+    assert back.fingerprint == train.fingerprint and back.stats.mode == train.stats.mode
+
+
 def test_stride_keeps_every_kth_window(project: Path, train: WindowDataset) -> None:
     ds = WindowDataset.from_warehouse(project, "train", lookback=L, stride=5)
     full = train.to_arrays()
