@@ -249,19 +249,17 @@ class WindowDataset(Dataset):
         # On the CPU the gather is numpy fancy indexing over the same view: single-threaded (no OpenMP
         # barrier stalls on a busy machine) and its large outputs get huge pages (fewer page faults).
         self._np_windows = None
-        self._np_starts = None
         if self.block_device.type == "cpu":
             self._np_windows = np.lib.stride_tricks.as_strided(
                 self._block.numpy(), (n_views, self.lookback, c), (c * 4, c * 4, 4), writeable=False
             )  # (n_views, L, C) view of the block
-            self._np_starts = self._starts.numpy()
         self._pinned: list[torch.Tensor] = []
         self._events: list[Any] = []
         self._turn = 0
 
     def __getstate__(self) -> dict[str, Any]:
         # DataLoader workers (spawn) pickle the dataset: send the block once, rebuild the views there.
-        views = ("_windows", "_np_windows", "_np_starts", "_pinned", "_events")
+        views = ("_windows", "_np_windows", "_pinned", "_events")
         return {k: v for k, v in self.__dict__.items() if k not in views}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
