@@ -237,3 +237,28 @@ def test_compile_for_spark_shows_what_runs(built) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "l.fwd_ret_1d,\n  l.label_up\nFROM price_features AS f" in proc.stdout  # `l.* exclude` expanded
     assert "EXCEPT" not in proc.stdout
+
+
+def test_failing_model_is_reported_and_its_descendants_skipped(built) -> None:
+    from features.errors import BuildError
+
+    project = built[0]
+    broken = project.root / "sql" / "broken.sql"
+    after = project.root / "sql" / "after_broken.sql"
+    before = sorted(p.name for p in (project.path(project.paths.spark_output) / "stg_prices").iterdir())
+    broken.write_text("select asset_id, ts, cast(symbol as integer) as n from stg_prices\n")  # ANSI: fails
+    after.write_text("select * from broken\n")
+    try:
+        with pytest.raises(BuildError) as info:
+            run_build(project, quiet=True, engine="spark", select=["broken+"])
+    finally:
+        broken.unlink()
+        after.unlink()
+    result = info.value.result  # type: ignore[attr-defined]
+    assert result.failed == ["broken"] and result.skipped == ["after_broken"]
+    assert "broken: failed:" in str(info.value)
+    assert not (project.path(project.paths.spark_output) / "broken").exists()
+    # the unselected upstream was read from its earlier output, and left as it was
+    assert (
+        sorted(p.name for p in (project.path(project.paths.spark_output) / "stg_prices").iterdir()) == before
+    )

@@ -26,6 +26,7 @@ build log is not written. Needs ``pip install -e '.[spark]'`` and Java 17.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MASTER = "local[2]"
 SOURCES_FOLDER = "_sources"
+SCHEMA_FILE = "_fstore_schema.json"  # beside each table's Parquet files
 TIME_COLUMNS = ("ts",)
 _DUCKDB_TYPES = {
     "boolean": "BOOLEAN",
@@ -184,7 +186,13 @@ def write_table(b: SparkBuild, model: Model, frame: pyspark.sql.DataFrame) -> in
         writer = writer_frame.write.partitionBy(part)
     else:
         writer = writer_frame.write
-    writer.mode("overwrite").parquet(str(staging))
+    try:
+        writer.mode("overwrite").parquet(str(staging))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    # Spark and DuckDB readers skip files starting with `_`: the schema, for a later `--select`
+    (staging / SCHEMA_FILE).write_text(frame.schema.json(), encoding="utf-8")
     old = None
     if final.exists():
         old = b.out / f".{model.name}.old.{uuid.uuid4().hex[:8]}"
@@ -193,9 +201,16 @@ def write_table(b: SparkBuild, model: Model, frame: pyspark.sql.DataFrame) -> in
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     # read back with the original schema (partition columns keep their type and place)
-    written = b.spark.read.schema(frame.schema).parquet(str(final)).select(*columns)
-    _register(b, model.name, written)
+    _register(b, model.name, _read_table(b.spark, final))
     return _parquet_rows(final)
+
+
+def _read_table(spark: pyspark.sql.SparkSession, folder: Path) -> pyspark.sql.DataFrame:
+    """A table written by :func:`write_table`, with its columns in their order and types."""
+    from pyspark.sql.types import StructType
+
+    schema = StructType.fromJson(json.loads((folder / SCHEMA_FILE).read_text(encoding="utf-8")))
+    return spark.read.schema(schema).parquet(str(folder)).select(*schema.fieldNames())
 
 
 def _parquet_rows(folder: Path) -> int:
@@ -461,8 +476,8 @@ def _register_unselected(b: SparkBuild, dag: Dag, chosen: Sequence[str]) -> None
             if up in chosen or up in b.columns:
                 continue
             folder = b.out / up
-            if dag.models[up].materialized != "view" and folder.is_dir():
-                _register(b, up, b.spark.read.parquet(str(folder)))
+            if dag.models[up].materialized != "view" and (folder / SCHEMA_FILE).is_file():
+                _register(b, up, _read_table(b.spark, folder))
 
 
 def _error_text(exc: BaseException) -> str:
