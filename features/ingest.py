@@ -306,6 +306,7 @@ def _stage_group(
         reader = _reader(paths, all_varchar)
     described = con.execute(f"select * from {reader} limit 0", params)
     columns = [d[0] for d in described.description if d[0] != "filename"]
+    text_columns = {d[0] for d in described.description if str(d[1]).upper() == "VARCHAR"}
     described.fetchall()
     cols = resolve_columns(columns, project.ingest.column_map)
     missing = [c for c in ("ts", "close") if c not in cols and not (c == "close" and "adj_close" in cols)]
@@ -317,10 +318,12 @@ def _stage_group(
             file=paths[0],
             hint="rename the column or map it in [ingest] column_map of config/project.toml",
         )
-    con.execute(f"insert into {_STAGE} {_select_for(reader, cols, project)}", params)
+    con.execute(f"insert into {_STAGE} {_select_for(reader, cols, project, text_columns)}", params)
 
 
-def _select_for(reader: str, cols: dict[str, str], project: Project) -> str:
+def _select_for(reader: str, cols: dict[str, str], project: Project, text_columns: set[str]) -> str:
+    """The staging SELECT; only text columns can hold unparseable values (a typed column cannot)."""
+
     def ref(canonical: str) -> str:
         return "r." + _quote(cols[canonical])
 
@@ -328,7 +331,7 @@ def _select_for(reader: str, cols: dict[str, str], project: Project) -> str:
         return f"try_cast({ref(canonical)} as double)" if canonical in cols else "null::double"
 
     def bad(canonical: str) -> str:
-        if canonical not in cols:
+        if canonical not in cols or cols[canonical] not in text_columns:
             return "false"
         q = ref(canonical)
         return f"({q} is not null and trim({q}::varchar) <> '' and try_cast({q} as double) is null)"
@@ -370,14 +373,17 @@ end as reason
 from {stage}
 """
 
+_DISTINCT = """
+create or replace temp table _fstore_ingest_distinct as
+select distinct symbol, ts, open, high, low, close, volume
+from _fstore_ingest_checked where reason is null;
+create or replace temp table _fstore_ingest_conflicts as
+select symbol, ts from _fstore_ingest_distinct group by symbol, ts having count(*) > 1;
+"""
+
 _VALID = """
 create or replace temp table _fstore_ingest_valid as
-with distinct_rows as (
-    select distinct symbol, ts, open, high, low, close, volume
-    from _fstore_ingest_checked where reason is null
-),
-conflicts as (select symbol, ts from distinct_rows group by symbol, ts having count(*) > 1)
-select d.* from distinct_rows d anti join conflicts c using (symbol, ts)
+select d.* from _fstore_ingest_distinct d anti join _fstore_ingest_conflicts c using (symbol, ts)
 """
 
 _REJECTED = """
@@ -385,13 +391,17 @@ select symbol, ts, open, high, low, close, volume, source, reason
 from _fstore_ingest_checked where reason is not null
 union all
 select k.symbol, k.ts, k.open, k.high, k.low, k.close, k.volume, k.source, 'conflicting duplicate'
-from _fstore_ingest_checked k semi join (
-    select symbol, ts from (select distinct symbol, ts, open, high, low, close, volume
-                            from _fstore_ingest_checked where reason is null)
-    group by symbol, ts having count(*) > 1
-) c using (symbol, ts)
+from _fstore_ingest_checked k semi join _fstore_ingest_conflicts c using (symbol, ts)
 where k.reason is null
 """
+_TEMPS = (
+    _STAGE,
+    "_fstore_ingest_checked",
+    "_fstore_ingest_distinct",
+    "_fstore_ingest_conflicts",
+    "_fstore_ingest_valid",
+    "_fstore_ingest_files",
+)
 
 
 # ------------------------------------------------------------------------------------------ versions
@@ -439,7 +449,7 @@ def _swap_in(con: duckdb.DuckDBPyConnection, select_valid: str, select_rejected:
     try:
         con.execute(
             f"create or replace table raw_prices ({RAW_PRICES_DDL});"
-            f"insert into raw_prices {select_valid} order by symbol, ts"
+            f"insert into raw_prices {select_valid}"
         )
         con.execute(
             f"create or replace table raw_prices_rejected ({RAW_PRICES_DDL}, source VARCHAR, reason VARCHAR);"
@@ -496,7 +506,7 @@ def ingest_files(
         duplicates = _duplicates(con)
         _swap_in(con, "select * from _fstore_ingest_valid", _REJECTED, version)
     finally:
-        for table in (_STAGE, "_fstore_ingest_checked", "_fstore_ingest_valid", "_fstore_ingest_files"):
+        for table in _TEMPS:
             con.execute(f"drop table if exists {table}")
     rows, n_symbols, rejected = _counts(con)
     return IngestSummary(
@@ -542,6 +552,7 @@ def _stage_and_classify(con: duckdb.DuckDBPyConnection, files: Sequence[Path], p
     )
     _stage_files(con, files, project)
     con.execute(_CLASSIFY.format(stage=_STAGE))
+    con.execute(_DISTINCT)
     con.execute(_VALID)
 
 
@@ -549,8 +560,7 @@ def _duplicates(con: duckdb.DuckDBPyConnection) -> int:
     return int(
         con.execute(
             "select (select count(*) from _fstore_ingest_checked where reason is null) - "
-            "(select count(*) from (select distinct symbol, ts, open, high, low, close, volume "
-            " from _fstore_ingest_checked where reason is null))"
+            "(select count(*) from _fstore_ingest_distinct)"
         ).fetchone()[0]
     )
 
