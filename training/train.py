@@ -348,6 +348,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _check_same_architecture(cfg: ModelConfig, overrides: dict[str, Any], flag: str) -> None:
+    """--resume / --init-from keep the checkpoint's model: refuse overrides that would change it."""
+    changed = {k: v for k, v in overrides.items() if v is not None and getattr(cfg, k, v) != v}
+    if changed:
+        wanted = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+        kept = ", ".join(f"{k}={getattr(cfg, k)!r}" for k in changed)
+        raise ConfigError(
+            f"{flag} keeps the checkpoint's model ({kept}); it cannot change to {wanted}",
+            hint="drop those options, or train a new model without " + flag,
+        )
+
+
 def _check_train_config(cfg: TrainConfig) -> None:
     problems = [
         f"{name} = {value!r} ({rule})"
@@ -521,6 +533,8 @@ def run_training(
     if device is not None:
         train_cfg = dataclasses.replace(train_cfg, device=device)
     _check_train_config(train_cfg)
+    if resume or init_from:
+        _check_same_architecture(model_cfg, model_overrides or {}, "--resume" if resume else "--init-from")
     dev = resolve_device(train_cfg.device)
     if train_cfg.threads > 0:
         torch.set_num_threads(train_cfg.threads)

@@ -153,3 +153,15 @@ def test_init_from_refuses_another_major_mapping_version(tmp_path: Path) -> None
     _add_symbols(project, "2.0")
     with pytest.raises(TrainingError, match=r"mapping 1\.0, the warehouse is on 2\.0"):
         run_training(project, epochs=1, init_from=old_run.run_id)
+
+
+def test_init_from_refuses_a_different_architecture(tmp_path: Path) -> None:
+    from features.errors import ConfigError
+
+    project = load_project(planted.make_project(tmp_path / "p", days=300))
+    old_run = run_training(project, epochs=1)
+    with pytest.raises(ConfigError, match=r"keeps the checkpoint's model \(combine='concat'\)"):
+        run_training(project, epochs=1, init_from=old_run.run_id, model_overrides={"combine": "none"})
+    # naming the same value is fine
+    again = run_training(project, epochs=1, init_from=old_run.run_id, model_overrides={"combine": "concat"})
+    assert again.status == "finished"
