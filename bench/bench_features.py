@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_features.py            # both sizes
     .venv/bin/python bench/bench_features.py --only default
+    .venv/bin/python bench/bench_features.py --only default --files 2000   # + CSV ingestion
 
 Each size runs in a fresh child process (so peak RSS is that build's alone) on a temporary project
 that uses this repo's sql/ and features/library models and the built-in synthetic market: a full
@@ -79,13 +80,60 @@ def child(size: str) -> None:
     )
 
 
+def files_child(n_files: int) -> None:
+    """Ingest ``n_files`` per-symbol CSVs (10 years of weekdays each) into a fresh warehouse."""
+    import duckdb
+    import numpy as np
+
+    from features.config import load_project
+    from features.ingest import refresh_raw_prices
+
+    with tempfile.TemporaryDirectory(prefix="fstore-bench-files-") as tmp:
+        root = Path(tmp) / "proj"
+        (root / "config").mkdir(parents=True)
+        symbols = [f"F{i:05d}" for i in range(n_files)]
+        (root / "config" / "symbols.json").write_text(json.dumps({"sectors": {"Bench": symbols}}))
+        (root / "config" / "project.toml").write_text("")
+        raw = root / "data" / "raw"
+        raw.mkdir(parents=True)
+        rng = np.random.default_rng(0)
+        days = np.arange(np.datetime64("2016-01-01"), np.datetime64("2025-12-31"))
+        days = days[((days.astype(np.int64) + 3) % 7) < 5].astype(str)
+        for symbol in symbols:
+            close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, len(days))))
+            lines = [
+                f"{d},{c:.4f},{c * 1.01:.4f},{c * 0.99:.4f},{c:.4f},{c:.4f},1000"
+                for d, c in zip(days, close, strict=True)
+            ]
+            (raw / f"{symbol}.csv").write_text(
+                "Date,Open,High,Low,Close,Adj Close,Volume\n" + "\n".join(lines) + "\n"
+            )
+        con = duckdb.connect(str(root / "w.duckdb"))
+        con.execute(
+            "create table dim_symbol as select (row_number() over () - 1)::integer as asset_id, "
+            "unnest(?::varchar[]) as symbol, '1.0' as mapping_version",
+            [symbols],
+        )
+        started = time.perf_counter()
+        summary = refresh_raw_prices(con, load_project(root), console=lambda _msg: None)
+        seconds = time.perf_counter() - started
+        con.close()
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"files": n_files, "rows": summary.rows, "seconds": seconds, "peak_rss_mib": peak_mib}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(SIZES))
+    parser.add_argument("--files", type=int, default=0, help="also time ingesting N per-symbol CSV files")
     parser.add_argument("--child", choices=sorted(SIZES), help=argparse.SUPPRESS)
+    parser.add_argument("--files-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child)
+        return
+    if args.files_child:
+        files_child(args.files_child)
         return
     results = []
     for size in [args.only] if args.only else list(SIZES):
@@ -103,6 +151,18 @@ def main() -> None:
         print(
             f"| {r['size']} | {r['symbols']:,} | {r['years']:g} | {r['rows']:,} | {r['full_s']:.1f} | "
             f"{rate:,.0f} | {1e6 / rate:.2f} | {r['noop_s']:.2f} | {r['peak_rss_mib']:,.0f} |"
+        )
+    if args.files:
+        out = subprocess.run(
+            [sys.executable, __file__, "--files-child", str(args.files)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        f = json.loads(out.stdout.strip().splitlines()[-1])
+        print(
+            f"ingest {f['files']:,} per-symbol CSV files: {f['rows']:,} rows in {f['seconds']:.1f} s "
+            f"({f['rows'] / f['seconds']:,.0f} rows/s), peak RSS {f['peak_rss_mib']:,.0f} MiB"
         )
     if len(results) == 2:
         ratio = (results[1]["full_s"] / results[1]["rows"]) / (results[0]["full_s"] / results[0]["rows"])
