@@ -448,8 +448,7 @@ def _swap_in(con: duckdb.DuckDBPyConnection, select_valid: str, select_rejected:
     con.execute("begin transaction")
     try:
         con.execute(
-            f"create or replace table raw_prices ({RAW_PRICES_DDL});"
-            f"insert into raw_prices {select_valid}"
+            f"create or replace table raw_prices ({RAW_PRICES_DDL});insert into raw_prices {select_valid}"
         )
         con.execute(
             f"create or replace table raw_prices_rejected ({RAW_PRICES_DDL}, source VARCHAR, reason VARCHAR);"
