@@ -130,19 +130,20 @@ def dynamic_of(asset: Asset) -> str:
     return (MOMENTUM, MEAN_REVERSION, NONE)[digest % 3]
 
 
-def planted_dynamics(universe: Sequence[Asset] | Sequence[object]) -> dict[str, str]:
+def planted_dynamics(universe: Sequence[Asset] | Sequence[object] | object) -> dict[str, str]:
     """symbol → ``momentum`` | ``mean_reversion`` | ``none`` as planted in the synthetic market.
 
     ``universe`` is any sequence of objects with ``.symbol``, ``.category`` and ``.subcategory``
-    (:class:`Asset`, or ``features.symbols.SymbolInfo``).
+    (:class:`Asset`, ``features.symbols.SymbolInfo``), or a ``features.symbols.Universe``.
     """
+    items = getattr(universe, "symbols", universe)
     return {
         u.symbol: dynamic_of(Asset(u.symbol, u.category, u.subcategory))  # type: ignore[attr-defined]
-        for u in universe
+        for u in items  # type: ignore[union-attr]
     }
 
 
-def planted_coefficients(universe: Sequence[Asset] | Sequence[object]) -> dict[str, float]:
+def planted_coefficients(universe: Sequence[Asset] | Sequence[object] | object) -> dict[str, float]:
     """symbol → φ, the lag-1 autocorrelation planted in the asset's idiosyncratic log returns."""
     return {symbol: PLANTED_PHI[d] for symbol, d in planted_dynamics(universe).items()}
 

@@ -141,3 +141,11 @@ def test_default_size_is_fast_and_extra_symbols_are_added(tiny_project: Path) ->
     table = generate_market(universe[:154], SyntheticConfig())
     assert time.perf_counter() - started < 3.0
     assert table.num_rows > 154 * 2000
+
+
+def test_planted_dynamics_accepts_the_symbols_universe() -> None:
+    from features.symbols import load_universe
+
+    universe = load_universe(REPO / "config" / "symbols.json")
+    assert planted_dynamics(universe) == planted_dynamics(universe.symbols)
+    assert planted_coefficients(universe)["XOM"] == 0.25
