@@ -302,7 +302,9 @@ def _register_training(sub: argparse._SubParsersAction, add_common: Callable[...
     p.add_argument("--lr", type=float)
     p.add_argument("--patience", type=int, help="early stopping: epochs without a better validation loss")
     p.add_argument("--max-train-samples", type=int, metavar="N", help="cap training samples per epoch")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--threads", type=int, help="torch CPU threads (default: [train] threads = 1; 0 = torch's choice)"
+    )
     p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
     add_common(p)
     p.set_defaults(handler=_cmd_train)
