@@ -117,3 +117,41 @@ def test_restated_history_is_detected_and_rebuilt_in_full(build, restate: str) -
         assert table(inc, name) == table(full, name)
     add_prices(inc, range(8, 9))  # and the next plain append is incremental again
     assert {r.model: r.action for r in build(inc).runs}["feat"] == "incremental"
+
+
+def test_timestamp_time_column_through_a_view_without_partitions(tmp_path) -> None:
+    """Hourly TIMESTAMP bars read through a view; no partition_by: the whole table is one partition."""
+    from features.config import load_project
+    from features.models.runner import build_models
+    from tests.models.conftest import load_dag
+
+    root = tmp_path / "ticks"
+    (root / "config").mkdir(parents=True)
+    (root / "config" / "project.toml").write_text("[paths]\npython_models = []\n")
+    (root / "sql").mkdir()
+    (root / "sql" / "v_ticks.sql").write_text("-- materialized: view\nselect ts, v from ticks where v >= 0\n")
+    (root / "sql" / "roll.sql").write_text(
+        "-- materialized: incremental\n-- unique_key: ts\n-- time_column: ts\n"
+        "select ts, v, sum(v) over (order by ts rows between 4 preceding and current row) as s5,\n"
+        "       v - lag(v, 3) over (order by ts) as d3\nfrom v_ticks\n"
+    )
+    project = load_project(root)
+
+    def add(con: duckdb.DuckDBPyConnection, hours: range) -> None:
+        con.execute("create table if not exists ticks (ts timestamp, v integer)")
+        con.executemany(
+            "insert into ticks values (timestamp '2024-01-01' + to_hours(?), ?)",
+            [(h, (h * 37) % 11 - 1) for h in hours],  # v = -1 rows are filtered out by the view
+        )
+
+    inc, full = duckdb.connect(), duckdb.connect()
+    for con in (inc, full):
+        add(con, range(10))
+    build_models(inc, project, load_dag(project, inc))
+    for start in range(10, 30, 4):
+        for con in (inc, full):
+            add(con, range(start, start + 4))
+        result = build_models(inc, project, load_dag(project, inc))
+        assert {r.model: r.action for r in result.runs}["roll"] == "incremental"
+        build_models(full, project, load_dag(project, full), full_refresh=True)
+        assert table(inc, "roll") == table(full, "roll")
