@@ -18,7 +18,6 @@ with ``seed * 1000 + e``), so the same config and seed give the same metrics on 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import signal
@@ -419,21 +418,36 @@ def _check_mapping(project: Project, num_embeddings: int, version: str | None) -
     check_num_embeddings(num_embeddings, load_mapping(project.mapping_path), version)
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt (main thread only), so a killed run is marked interrupted."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class _StopSignals:
+    """SIGINT / SIGTERM ask the run to stop at the next safe point (between steps, outside DuckDB).
 
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+    A handler that raised at once could land inside a DuckDB call, which turns it into its own error
+    and leaves the run 'failed'; the flag is checked by :meth:`check` from plain Python instead. A
+    second signal stops at once. Only the main thread can install handlers; elsewhere this is a no-op.
+    """
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt(f"signal {signum} (second)")
+        self.received = signum
+
+    def check(self) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt(f"signal {self.received}")
 
 
 class _Progress:
@@ -663,9 +677,14 @@ def run_training(
 
     per_epoch = min(len(train_ds), train_cfg.max_train_samples or len(train_ds))
     status, error = "failed", None
-    with _Progress(progress, per_epoch) as bar, _terminate_as_interrupt():
+    with _Progress(progress, per_epoch) as bar, _StopSignals() as stop:
+
+        def on_step(b: int, loss: float, rate: float) -> None:
+            stop.check()
+            bar.step(b, loss, rate)
 
         def on_epoch(res: EpochResult, st: FitState, opt: torch.optim.Optimizer) -> None:
+            stop.check()
             save_checkpoint(folder / LAST, payload(st, opt))
             if res.improved:
                 save_checkpoint(folder / BEST, payload(st, opt))
@@ -700,13 +719,15 @@ def run_training(
                 optimizer=optimizer,
                 state=state,
                 on_epoch=on_epoch,
-                on_step=bar.step,
+                on_step=on_step,
                 on_epoch_start=bar.epoch,
             )
+            stop.check()
             # 6. test the best epoch
             if state.best_state is not None:
                 model.load_state_dict(state.best_state)
             test = evaluate(model, test_ds, max(train_cfg.batch_size, 4096))
+            stop.check()
             if state.best_epoch is not None:
                 runs.log_evaluation(db, run_id, state.best_epoch, "test", test)
             status = "finished"
