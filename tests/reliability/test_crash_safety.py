@@ -180,3 +180,36 @@ def test_symbols_sync_survives_sigkill_at_random_moments(tmp_path: Path, repo_ro
         assert load_mapping(mapping_path).version == new_mapping.version
         assert not list(mapping_path.parent.glob(".asset_id_mapping.json.*.tmp"))  # no litter left
     assert killed >= KILLS // 2
+
+
+@pytest.mark.slow
+def test_train_survives_sigkill_and_is_never_left_running(tmp_path: Path, repo_root: Path) -> None:
+    root = _make_project(tmp_path / "proj", repo_root, years=1.0)
+    db = root / "data" / "warehouse.duckdb"
+    assert _fstore(root, "build", "--quiet").returncode == 0
+    features_before = {k: v for k, v in _relations(db).items() if not k.startswith("train_")}
+    train = ["train", "--epochs", "2", "--no-progress", "--batch-size", "128", "--threads", "1"]
+    span = _duration(root, train)
+    rng = random.Random(11)
+    killed = 0
+    for _ in range(KILLS):
+        code = _run_and_kill(root, train, rng.uniform(0.5, span * 1.05))
+        killed += code == -signal.SIGKILL
+        listing = _fstore(root, "runs")  # finds runs whose process is gone and marks them failed
+        assert listing.returncode == 0, listing.stderr
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            statuses = [r[0] for r in con.execute("select status from train_runs").fetchall()]
+            orphans = con.execute(
+                "select (select count(*) from train_metrics where run_id not in (select run_id from train_runs))"
+                " + (select count(*) from train_embeddings where run_id not in (select run_id from train_runs))"
+            ).fetchall()[0][0]
+        finally:
+            con.close()
+        assert "running" not in statuses
+        assert set(statuses) <= {"finished", "failed", "interrupted"}
+        assert orphans == 0
+        assert {k: v for k, v in _relations(db).items() if not k.startswith("train_")} == features_before
+    finished = _fstore(root, *train)
+    assert finished.returncode == 0, finished.stderr
+    assert killed >= KILLS // 2
