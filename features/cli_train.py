@@ -127,6 +127,7 @@ def _register_loader(sub: argparse._SubParsersAction, add_common: Callable[..., 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from features.cli import _project, _warehouse_arg
+    from training import distributed
     from training.train import run_training
 
     project = _project(args)
@@ -145,19 +146,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "patience": args.patience,
         "threads": args.threads,
     }
-    result = run_training(
-        project,
-        db=_warehouse_arg(args, project),
-        epochs=args.epochs,
-        device=args.device,
-        resume=args.resume,
-        init_from=args.init_from,
-        plot_dir=Path(args.plot) if args.plot else None,
-        model_overrides=model,
-        train_overrides=train,
-        progress=not args.no_progress,
-        log=print if args.no_progress else None,
-    )
+    kwargs = {
+        "db": _warehouse_arg(args, project),
+        "epochs": args.epochs,
+        "device": args.device,
+        "resume": args.resume,
+        "init_from": args.init_from,
+        "plot_dir": Path(args.plot) if args.plot else None,
+        "model_overrides": model,
+        "train_overrides": train,
+        "progress": not args.no_progress,
+        "log": print if args.no_progress else None,
+    }
+    if args.nproc is not None and args.nproc != 1:
+        result = distributed.launch(project, args.nproc, **kwargs)  # refuses < 1, and under torchrun
+    elif distributed.under_torchrun():
+        result = distributed.run_rank(project, **kwargs)  # join torchrun's group
+        if result is None:
+            return 0  # ranks other than 0 leave the report to rank 0
+    else:
+        result = run_training(project, **kwargs)
     test = result.test
     shown = ", ".join(
         f"{k} {test[k]:.4f}" for k in ("loss", "accuracy", "auc", "ic") if test.get(k) is not None
@@ -304,6 +312,12 @@ def _register_training(sub: argparse._SubParsersAction, add_common: Callable[...
     p.add_argument("--max-train-samples", type=int, metavar="N", help="cap training samples per epoch")
     p.add_argument(
         "--threads", type=int, help="torch CPU threads (default: [train] threads = 1; 0 = torch's choice)"
+    )
+    p.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="data-parallel training (DDP) with N processes on this machine; under torchrun, leave it out",
     )
     p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
     add_common(p)

@@ -526,6 +526,7 @@ class WindowDataset(Dataset):
         drop_last: bool = False,
         *,
         by_date: bool = False,
+        order: torch.Tensor | None = None,
     ) -> Iterator[Batch]:
         """Yield ``(X (B, L, C) float32, asset_ids (B,) int64, y (B,) float32)`` on ``device``.
 
@@ -534,13 +535,15 @@ class WindowDataset(Dataset):
         one label date (all assets at that date, for cross-sectional models); dates are visited in
         order, or shuffled with ``seed``; ``batch_size`` and ``drop_last`` are then unused.
         On a GPU, consecutive batches are slices of one gathered chunk (≤ 64 MiB) to save launches.
+        ``order``: visit exactly these sample indices, in this order (``shuffle`` and ``seed`` are then
+        unused); :mod:`training.distributed` passes one rank's shard of the epoch's permutation.
         """
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if by_date:
             yield from self._date_batches(shuffle, seed)
             return
-        order = self._order(shuffle, seed)
+        order = self._order(shuffle, seed) if order is None else order.to(self.block_device)
         stop = len(order) - len(order) % batch_size if drop_last else len(order)
         # One permutation per epoch (three gathers), so a batch is slices plus one window gather.
         starts, ids, ys = (t.index_select(0, order) for t in (self._starts, self._asset_ids, self._y))

@@ -34,7 +34,7 @@ import torch
 from features.config import ModelConfig, Project, TrainConfig
 from features.errors import ConfigError, TrainingError
 from features.mapping import parse_version
-from training import runs
+from training import distributed, runs
 from training.model import TradingModel, check_num_embeddings
 
 CHECKPOINT_FORMAT = 1
@@ -217,8 +217,15 @@ def fit(
     on_epoch: Callable[[EpochResult, FitState, torch.optim.Optimizer], None] | None = None,
     on_step: Callable[[int, float, float], None] | None = None,
     on_epoch_start: Callable[[int], None] | None = None,
+    train_model: torch.nn.Module | None = None,
+    sync: Callable[[dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]] | None = None,
 ) -> FitState:
-    """AdamW with early stopping on validation loss; the best weights are kept in ``state.best_state``."""
+    """AdamW with early stopping on validation loss; the best weights are kept in ``state.best_state``.
+
+    ``train_model`` is what the training step runs (a DDP wrapper of ``model``, see
+    :mod:`training.distributed`); ``sync`` makes each epoch's metrics, and so the stopping decision,
+    the same on every rank.
+    """
     optimizer = optimizer or make_optimizer(model, cfg)
     state = state or FitState()
     total = cfg.epochs if epochs is None else epochs
@@ -227,7 +234,7 @@ def fit(
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         train_m = train_epoch(
-            model,
+            train_model or model,
             optimizer,
             train_ds,
             batch_size=cfg.batch_size,
@@ -236,6 +243,8 @@ def fit(
             on_step=on_step,
         )
         valid_m = evaluate(model, valid_ds, max(cfg.batch_size, 4096))
+        if sync is not None:
+            train_m, valid_m = sync(train_m, valid_m)
         vloss = valid_m["loss"] if valid_m["loss"] is not None else train_m["loss"]
         improved = vloss is not None and vloss < state.best_valid_loss
         if improved:
@@ -512,7 +521,12 @@ def run_training(
     db = Path(db) if db is not None else project.warehouse_path
     if resume and init_from:
         raise ConfigError("--resume continues a run and --init-from starts a new one from it: pick one")
-    runs.mark_stale_runs(db)
+    writer = distributed.is_writer()  # rank 0 of a distributed run, or a plain run: the warehouse writer
+    if not writer:
+        progress, log = False, None
+    if writer:
+        runs.mark_stale_runs(db)
+    distributed.barrier()  # the other ranks open the warehouse once rank 0 has written
 
     # 1. config: the project's, or the checkpoint's when continuing a run
     ckpt: dict[str, Any] | None = None
@@ -534,7 +548,7 @@ def run_training(
     else:
         model_cfg = _overrides(project.model, model_overrides or {})
         train_cfg = _overrides(project.train, {**(train_overrides or {}), "epochs": epochs})
-        run_id = runs.new_run_id()
+        run_id = distributed.broadcast(runs.new_run_id())
         if init_from:
             con = connect(db, read_only=True)
             try:
@@ -563,6 +577,7 @@ def run_training(
     train_ds = WindowDataset.from_warehouse(db, "train", **kw)
     valid_ds = WindowDataset.from_warehouse(db, "valid", stats=train_ds.stats, **kw)
     test_ds = WindowDataset.from_warehouse(db, "test", stats=train_ds.stats, **kw)
+    distributed.barrier()  # every rank has read its windows and let go: rank 0 may write
     if len(train_ds) == 0:
         raise TrainingError("the training split has no windows", hint="check [splits] and [loader] lookback")
     if ckpt and ckpt["dataset_fingerprint"] != train_ds.fingerprint:
@@ -606,8 +621,9 @@ def run_training(
         )
         torch.set_rng_state(ckpt["rng_state"])
 
+    prepared = distributed.prepare(model, train_ds, valid_ds, train_cfg.max_train_samples)
     folder = run_dir(project, run_id)
-    assets = _asset_rows(db)
+    assets = _asset_rows(db) if writer else []
     config_json = {
         "model": dataclasses.asdict(model_cfg),
         "train": dataclasses.asdict(train_cfg),
@@ -617,6 +633,7 @@ def run_training(
         "train_samples": len(train_ds),
         "valid_samples": len(valid_ds),
         "test_samples": len(test_ds),
+        "distributed": distributed.describe(),
     }
     if grown:
         config_json["grown_rows"] = {str(k): v for k, v in grown.items()}
@@ -647,9 +664,9 @@ def run_training(
         }
 
     # 4. record the run
-    if ckpt:
+    if writer and ckpt:
         runs.resume_run(db, run_id, device=str(dev))
-    else:
+    elif writer:
         runs.start_run(
             db,
             runs.RunRecord(
@@ -671,11 +688,11 @@ def run_training(
         )
     say = log or (lambda text: None)
     previous = [None if ckpt is None or model.embedding_weight() is None else _emb(model)]
-    if ckpt is None and model.embedding_weight() is not None:  # epoch 0: the initial table
+    if writer and ckpt is None and model.embedding_weight() is not None:  # epoch 0: the initial table
         runs.log_epoch(db, run_id, 0, [], embedding=_emb(model), assets=assets)
         previous[0] = _emb(model)
 
-    per_epoch = min(len(train_ds), train_cfg.max_train_samples or len(train_ds))
+    per_epoch = min(len(prepared.train), train_cfg.max_train_samples or len(prepared.train))
     status, error = "failed", None
     with _Progress(progress, per_epoch) as bar, _StopSignals() as stop:
 
@@ -685,6 +702,8 @@ def run_training(
 
         def on_epoch(res: EpochResult, st: FitState, opt: torch.optim.Optimizer) -> None:
             stop.check()
+            if not writer:
+                return
             save_checkpoint(folder / LAST, payload(st, opt))
             if res.improved:
                 save_checkpoint(folder / BEST, payload(st, opt))
@@ -713,22 +732,24 @@ def run_training(
         try:
             fit(
                 model,
-                train_ds,
-                valid_ds,
+                prepared.train,
+                prepared.valid,
                 train_cfg,
                 optimizer=optimizer,
                 state=state,
                 on_epoch=on_epoch,
                 on_step=on_step,
                 on_epoch_start=bar.epoch,
+                train_model=prepared.model,
+                sync=prepared.sync,
             )
             stop.check()
             # 6. test the best epoch
             if state.best_state is not None:
                 model.load_state_dict(state.best_state)
-            test = evaluate(model, test_ds, max(train_cfg.batch_size, 4096))
+            test = evaluate(model, test_ds, max(train_cfg.batch_size, 4096)) if writer else {}
             stop.check()
-            if state.best_epoch is not None:
+            if writer and state.best_epoch is not None:
                 runs.log_evaluation(db, run_id, state.best_epoch, "test", test)
             status = "finished"
         except KeyboardInterrupt:
@@ -738,7 +759,8 @@ def run_training(
             status, error, test = "failed", f"{type(exc).__name__}: {exc}", {}
             raise
         finally:
-            runs.finish_run(db, run_id, status, test=test if status == "finished" else None, error=error)
+            if writer:
+                runs.finish_run(db, run_id, status, test=test if status == "finished" else None, error=error)
 
     if plot_dir is not None:
         from training.plots import write_run_plots
