@@ -77,7 +77,7 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         window = ""
         if m.materialized == "incremental":
             back = "all" if m.lookback is None else str(m.lookback)
-            ahead = "all" if m.ahead is None else str(m.ahead)
+            ahead = m.ahead_from or ("all" if m.ahead is None else str(m.ahead))
             window = f"back {back}, ahead {ahead}"
         rows.append((name, m.kind, m.materialized, ",".join(m.header.tags), window, ups))
     widths = [

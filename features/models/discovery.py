@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 CACHE_FILE = "fstore_parse_cache.json"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ class Model:
     path: Path | None = None
     python_line: int = 0
     tests: tuple[DataTest, ...] = field(default_factory=tuple)
+    stateful: bool = False  # python: takes `this`, its own last rows, and continues from them
+    ahead_from: str | None = None  # python label: "relation.column" holding its lookahead in rows
 
     @property
     def materialized(self) -> str:
@@ -138,8 +140,11 @@ def syntax_error(err: Exception, text: str, file: str) -> ModelError:
     return ModelError(message, file=file, line=line, column=col)
 
 
-def parse_sql(text: str, file: str) -> dict[str, Any]:
-    """Parse one model's SQL: upstream refs, normalised hash, window extent, look-aheads."""
+def parse_sql(text: str, file: str, time_column: str | None = None) -> dict[str, Any]:
+    """Parse one model's SQL: upstream refs, normalised hash, window extent, look-aheads.
+
+    ``time_column`` (from the header) lets windows partitioned by it count as reading one time only.
+    """
     import sqlglot
     from sqlglot import exp
 
@@ -173,7 +178,7 @@ def parse_sql(text: str, file: str) -> dict[str, Any]:
         line = meta.get("line")
         col = meta["col"] - len(table.name) + 1 if "col" in meta else None
         refs.setdefault(table.name, (line, col))
-    extent = query_extent(query)
+    extent = query_extent(query, time_column)
     normalised = query.sql(dialect="duckdb", comments=False)
     return {
         "refs": [[name, line, col] for name, (line, col) in refs.items()],
@@ -193,7 +198,7 @@ def _sql_model(path: Path, root: Path, cache: ParseCache, keep: set[str]) -> Mod
     keep.add(key)
     info = cache.get(key)
     if info is None:
-        info = parse_sql(text, file)
+        info = parse_sql(text, file, header.time_column)
         cache.put(key, info)
     sql = text.strip().rstrip(";").strip()
     return Model(
@@ -270,6 +275,7 @@ def _spec_entry(spec: Any) -> dict[str, Any]:
         "time_column": spec.time_column,
         "lookback": spec.lookback,
         "group_by": spec.group_by,
+        "lookahead": spec.lookahead,
         "tags": list(spec.tags),
         "tests": list(spec.tests),
         "label": spec.label,
@@ -305,22 +311,63 @@ def _python_models(path: Path, root: Path, cache: ParseCache, keep: set[str]) ->
             label=e["label"],
             tests=tuple(HeaderTest(t, e["line"]) for t in e["tests"]),
         )
+        stateful = THIS in e["params"]
+        ahead, ahead_from = _python_lookahead(e, file, stateful)
         models.append(
             Model(
                 name=e["name"],
                 kind="python",
                 file=file,
                 header=header,
-                refs=tuple(Ref(p, e["line"]) for p in e["params"]),
+                refs=tuple(Ref(p, e["line"]) for p in e["params"] if p != THIS),
                 code_hash=hashlib.sha256(f"{digest}:{e['name']}".encode()).hexdigest(),
-                back=None,  # opaque: an incremental refresh re-reads whole affected groups
-                ahead=None if e["label"] else 0,
+                # opaque unless declared: an incremental refresh re-reads whole affected groups; a
+                # model continuing from `this` reads only the rows it recomputes
+                back=0 if stateful else None,
+                ahead=ahead,
+                ahead_from=ahead_from,
+                stateful=stateful,
                 path=path,
                 python_line=e["line"],
                 tests=_tests(e["name"], header.tests, file),
             )
         )
     return models
+
+
+THIS = "this"  # the parameter through which a Python model receives its own previous rows
+_AHEAD_FROM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def _python_lookahead(e: dict[str, Any], file: str, stateful: bool) -> tuple[int | None, str | None]:
+    """(ahead rows or None = unbounded, "relation.column" to read it from) of a Python model entry."""
+    declared = e.get("lookahead")
+    if stateful and e["lookback"] not in (None, 0):
+        raise ModelError(
+            f"python model `{e['name']}` takes `this`, so it reads no history before its new rows:"
+            f" drop lookback={e['lookback']}",
+            file=file,
+            line=e["line"],
+        )
+    if declared is None:
+        return (None if e["label"] else 0), None
+    if not e["label"]:
+        raise ModelError(
+            f"python model `{e['name']}`: lookahead is for label models (add label=True)",
+            file=file,
+            line=e["line"],
+        )
+    if isinstance(declared, int) and not isinstance(declared, bool) and declared >= 0:
+        return declared, None
+    match = _AHEAD_FROM.match(declared) if isinstance(declared, str) else None
+    if match is None or match.group(1) not in e["params"]:
+        raise ModelError(
+            f"python model `{e['name']}`: lookahead must be a row count or `relation.column` naming"
+            f" one of its parameters, got {declared!r}",
+            file=file,
+            line=e["line"],
+        )
+    return None, declared
 
 
 def load_python_function(model: Model) -> Callable[..., Any]:

@@ -218,7 +218,20 @@ def refresh(
     keep = f"join __fstore_r r on {p('q')} = r.p where r.whole or q.{t} >= r.r"
     if model.kind == "python":
         inputs = {n: f"select * from {quote(mapping.get(n, n))}" for n in (*windowed, *static)}
-        frame = python_frame(con, model, func, inputs)
+        this = None
+        if model.stateful:  # exactly the rows from each group's recompute start, and the row before
+            for n in windowed:
+                inputs[n] = (
+                    f"select u.* from {quote(mapping.get(n, n))} u join __fstore_r r on {p('u')} = r.p"
+                    f" where r.whole or u.{t} >= r.r"
+                )
+            m = quote(model.name)
+            this = (
+                f"with last as (select {p('m')} as p, max(m.{t}) as t from {m} m join __fstore_r r"
+                f" on {p('m')} = r.p where not r.whole and m.{t} < r.r group by 1)"
+                f" select m.* from {m} m join last on {p('m')} = last.p and m.{t} = last.t"
+            )
+        frame = python_frame(con, model, func, inputs, this)
         con.register("__fstore_frame", frame.to_arrow())
         body = "select * from __fstore_frame"
     else:
@@ -239,8 +252,10 @@ def refresh(
         con.execute(
             f"delete from {target} using __fstore_r r where r.p = {p(target)} and (r.whole or {target}.{t} >= r.r)"
         )
-    if h.unique_key and not set(h.unique_key) <= {h.time_column, h.partition_by}:
-        # keys without the time column may also live in rows before the recompute start
+    keys = set(h.unique_key)
+    if keys and not (h.time_column in keys and (h.partition_by is None or h.partition_by in keys)):
+        # keys without the time column (or, with partitions, without the partition column) may also
+        # live in rows the deletion above kept: rows before the recompute start, other partitions
         match = " and ".join(f"{target}.{quote(k)} is not distinct from n.{quote(k)}" for k in h.unique_key)
         con.execute(f"delete from {target} where exists (select 1 from __fstore_new n where {match})")
     con.execute(f"insert into {target} by name select * from __fstore_new")

@@ -9,6 +9,8 @@ that off the SQL with sqlglot instead of asking the user:
     UNBOUNDED PRECEDING, ranking functions,
     an ORDER BY window with the default frame,
     RANGE frames                            unbounded: the whole partition history is re-read
+    PARTITION BY <time column>              none: the window sees only rows of the same time
+                                            (cross-sectional ranks), so a new time touches itself only
 
 Windows stacked through CTEs and subqueries add up (a 20-row average of a LAG(1) column needs 21 rows);
 chaining across models is done by the planner (:mod:`features.models.incremental`). ``None`` means
@@ -81,8 +83,21 @@ def _bound(value: object, side: object) -> tuple[str, int | None]:
     return direction, rows
 
 
-def window_extent(window: exp.Window) -> Extent:
+def _within_one_time(window: exp.Window, time_column: str | None) -> bool:
+    """Whether the window is partitioned by the time column itself (every frame holds one time)."""
+    if time_column is None:
+        return False
+    definition = _named_window(window)
+    parts = [*(window.args.get("partition_by") or ())]
+    if definition is not None:
+        parts += definition.args.get("partition_by") or ()
+    return any(isinstance(p, exp.Column) and not p.table and p.name == time_column for p in parts)
+
+
+def window_extent(window: exp.Window, time_column: str | None = None) -> Extent:
     """The rows one window function call reads around the current row."""
+    if _within_one_time(window, time_column):
+        return Extent(0, 0)
     func = window.this
     if isinstance(func, exp.Lag):
         return Extent(back=_int(func.args.get("offset"), 1))
@@ -115,33 +130,38 @@ def _touches_following(spec: exp.Expression) -> bool:
     return any(str(spec.args.get(k, "")).lower() == "following" for k in ("start_side", "end_side"))
 
 
-def query_extent(query: exp.Expression) -> Extent:
-    """Rows the whole query looks back/ahead, windows stacked through CTEs and subqueries added up."""
+def query_extent(query: exp.Expression, time_column: str | None = None) -> Extent:
+    """Rows the whole query looks back/ahead, windows stacked through CTEs and subqueries added up.
+
+    ``time_column``: the model's time column; a window partitioned by it reads no other time.
+    """
     ctes = {cte.alias_or_name: cte.this for cte in query.find_all(exp.CTE)}
-    return _scope_extent(query, ctes, set())
+    return _scope_extent(query, ctes, set(), time_column)
 
 
-def _scope_extent(node: exp.Expression, ctes: dict[str, exp.Expression], seen: set[str]) -> Extent:
+def _scope_extent(
+    node: exp.Expression, ctes: dict[str, exp.Expression], seen: set[str], tc: str | None = None
+) -> Extent:
     if isinstance(node, exp.Subquery):
-        return _scope_extent(node.this, ctes, seen)
+        return _scope_extent(node.this, ctes, seen, tc)
     if isinstance(node, exp.SetOperation):
-        return _scope_extent(node.left, ctes, seen).union(_scope_extent(node.right, ctes, seen))
+        return _scope_extent(node.left, ctes, seen, tc).union(_scope_extent(node.right, ctes, seen, tc))
     if not isinstance(node, exp.Select):
         return Extent()
     own = Extent()
     for window in node.find_all(exp.Window):
         if isinstance(window.this, exp.Identifier) or window.find_ancestor(exp.Select) is not node:
             continue
-        own = own.union(window_extent(window))
+        own = own.union(window_extent(window, tc))
     inputs = Extent()
     from_ = node.args.get("from_") or node.args.get("from")
     sources = [from_.this] if from_ is not None else []
     sources += [join.this for join in node.args.get("joins") or ()]
     for source in sources:
         if isinstance(source, exp.Table) and source.name in ctes and source.name not in seen:
-            inputs = inputs.union(_scope_extent(ctes[source.name], ctes, seen | {source.name}))
+            inputs = inputs.union(_scope_extent(ctes[source.name], ctes, seen | {source.name}, tc))
         elif isinstance(source, exp.Subquery):
-            inputs = inputs.union(_scope_extent(source.this, ctes, seen))
+            inputs = inputs.union(_scope_extent(source.this, ctes, seen, tc))
     return own + inputs
 
 

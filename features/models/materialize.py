@@ -42,13 +42,23 @@ def create_table(con: duckdb.DuckDBPyConnection, name: str, select_sql: str, exi
 
 
 def python_frame(
-    con: duckdb.DuckDBPyConnection, model: Model, func: Any, inputs: Mapping[str, str]
+    con: duckdb.DuckDBPyConnection,
+    model: Model,
+    func: Any,
+    inputs: Mapping[str, str],
+    this: str | None = None,
 ) -> pl.DataFrame:
-    """Call a Python model: each parameter gets its relation (``inputs[param]`` is a SELECT) as Polars."""
+    """Call a Python model: each parameter gets its relation (``inputs[param]`` is a SELECT) as Polars.
+
+    ``this`` (a SELECT of the model's own previous rows) is passed to a stateful model's ``this``
+    parameter in an incremental refresh; a full build leaves it at the function's default (None).
+    """
     import polars as pl
 
     con.complete()  # finish any half-read result of execute(): DuckDB refuses con.sql() until then
     frames = {param: con.sql(inputs[param]).pl() for param in (r.name for r in model.refs)}
+    if this is not None and model.stateful:
+        frames["this"] = con.sql(this).pl()
     result = func(**frames)
     if isinstance(result, pl.LazyFrame):
         result = result.collect()

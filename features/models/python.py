@@ -11,6 +11,17 @@ upstream relation of that name as a Polars DataFrame (DuckDB → Arrow → Polar
 a Polars DataFrame. ``group_by`` declares that the function may be run on each group of that column
 separately (used by incremental refresh and by Spark's grouped map). Names starting with ``_`` are
 never picked up.
+
+Incremental Python models (``materialized="incremental"``) say how far they look, like a SQL header:
+
+- ``lookback=n``: rows of history per group the function needs before the first row it recomputes
+  (default: the whole history of every changed group).
+- ``lookahead=n`` or ``lookahead="relation.column"`` (label models): rows per group the function looks
+  forward, or read from a one-row input at build time (``"feature_params.horizon"``); default unbounded.
+- a parameter named ``this`` (default ``None``): the function continues its own previous output.
+  It is ``None`` in a full build; in an incremental refresh it holds, for each recomputed group, the
+  model's last row before the first row recomputed, and the inputs hold only the rows from there on.
+  That makes recursive features (EMAs) exact without re-reading history.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ class PythonModelSpec:
     time_column: str | None = None
     lookback: int | None = None  # rows of history an incremental refresh must re-read
     group_by: str | None = None
+    lookahead: int | str | None = None  # rows a label model looks forward, or "relation.column"
     tags: tuple[str, ...] = ()
     tests: tuple[str, ...] = ()  # same syntax as a SQL header's `-- test:` lines
     label: bool = False  # may look forward (label models only)
@@ -52,6 +64,7 @@ def model(
     time_column: str | None = None,
     lookback: int | None = None,
     group_by: str | None = None,
+    lookahead: int | str | None = None,
     tags: Sequence[str] = (),
     tests: Sequence[str] = (),
     label: bool = False,
@@ -73,6 +86,7 @@ def model(
             time_column=time_column,
             lookback=lookback,
             group_by=group_by,
+            lookahead=lookahead,
             tags=tuple(tags),
             tests=tuple(tests),
             label=label,

@@ -9,6 +9,7 @@ test      data tests of built models (cached per fingerprint: an unchanged model
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from features.errors import BuildError, DataTestError, FstoreError
+from features.errors import BuildError, DataTestError, FstoreError, ModelError
 from features.models import state as st
 from features.models.checks import CheckResult, format_failure, run_check
 from features.models.fingerprint import data_version, definition, digest, fingerprint
@@ -109,15 +110,42 @@ class Plan:
     states: dict[str, st.ModelState]  # state each model will have once built
     windowed: dict[str, tuple[list[str], list[str]]]  # incremental model -> (windowed, static) inputs
     ahead: dict[str, int | None]  # chained lookahead per model
+    own_ahead: dict[str, int | None]  # each model's own lookahead (read from the warehouse if declared so)
     existing: dict[str, str]
     previous: dict[str, st.ModelState] = field(default_factory=dict)  # stored state before this build
     rebuilt_in_full: set[str] = field(default_factory=set)  # incremental models rebuilt in full now
 
 
-def _chained_ahead(dag: Dag) -> dict[str, int | None]:
+def _own_ahead(con: duckdb.DuckDBPyConnection, dag: Dag, resolve: bool) -> dict[str, int | None]:
+    """Rows each model looks ahead; a Python label's ``lookahead="relation.column"`` is read now
+    (only when ``resolve``: some model refreshes incrementally; otherwise it is unused)."""
+    from features.models.materialize import quote
+
+    own: dict[str, int | None] = {}
+    for name, model in dag.models.items():
+        own[name] = model.ahead
+        if model.ahead_from is None or not resolve:
+            continue
+        relation, column = model.ahead_from.split(".")  # validated identifiers; quoted anyway
+        lo, hi = con.execute(
+            f"select min({quote(column)}), max({quote(column)}) from {quote(relation)}"
+        ).fetchall()[0]
+        if lo != hi or not isinstance(hi, int) or hi < 0:
+            raise ModelError(
+                f"python model `{name}`: lookahead `{model.ahead_from}` must hold one non-negative"
+                f" integer, found {lo!r}..{hi!r}",
+                file=model.file,
+                line=model.python_line,
+                model=name,
+            )
+        own[name] = hi
+    return own
+
+
+def _chained_ahead(dag: Dag, own_ahead: dict[str, int | None]) -> dict[str, int | None]:
     ahead: dict[str, int | None] = {}
     for name in dag.order:
-        own = dag.models[name].ahead
+        own = own_ahead[name]
         ups = [ahead[u] for u in dag.upstream[name]]
         if own is None or any(a is None for a in ups):
             ahead[name] = None
@@ -184,7 +212,8 @@ def plan(
         ):
             run.action = "incremental"
         runs[name] = run
-    return Plan(runs, states, windowed, _chained_ahead(dag), existing, stored)
+    own = _own_ahead(con, dag, any(r.action == "incremental" for r in runs.values()))
+    return Plan(runs, states, windowed, _chained_ahead(dag, own), own, existing, stored)
 
 
 def _execute(con: duckdb.DuckDBPyConnection, dag: Dag, p: Plan, run: ModelRun, build_id: str) -> None:
@@ -212,7 +241,8 @@ def _execute(con: duckdb.DuckDBPyConnection, dag: Dag, p: Plan, run: ModelRun, b
             recorded = json.loads(p.previous[model.name].input_stats)
             checked = {i: recorded.get(i, [None, "none recorded"]) for i in _checked_inputs(dag, win)}
             try:
-                run.rows, stats = refresh(con, model, win, static, p.ahead, func, checked)
+                ahead = dataclasses.replace(model, ahead=p.own_ahead[model.name])
+                run.rows, stats = refresh(con, ahead, win, static, p.ahead, func, checked)
             except Restated as restated:
                 run.action, run.note = "full", f"history of `{restated}` changed since the last build"
         if run.action == "full" and model.kind == "python":
