@@ -84,7 +84,8 @@ def run_models(con: duckdb.DuckDBPyConnection, only: Iterable[str] | None = None
             con.execute(f"drop view if exists {name}; drop table if exists {name}")
             con.execute(f"create {what} {name} as {body}")
         else:
-            frames = {p: con.sql(f"select * from {p}").pl() for p in inspect.signature(body).parameters}
+            params = [p for p in inspect.signature(body).parameters if p != "this"]  # this: own rows
+            frames = {p: con.sql(f"select * from {p}").pl() for p in params}
             out = body(**frames)
             con.register("_kit_out", out.to_arrow())
             con.execute(f"create or replace table {name} as select * from _kit_out")

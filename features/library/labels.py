@@ -13,9 +13,14 @@ from features import model
 
 
 @model(
-    materialized="table",
+    # incremental: appending a day recomputes each asset's last h rows (their future arrived) and the
+    # new ones; h is read from feature_params at build time. Restated prices rebuild it in full.
+    materialized="incremental",
     unique_key=("asset_id", "ts"),
     time_column="ts",
+    group_by="asset_id",
+    lookback=0,
+    lookahead="feature_params.horizon",
     label=True,
     tags=("labels",),
     tests=("not_null(asset_id, ts)", "unique(asset_id, ts)", "accepted_values(label_up, 0, 1)"),

@@ -1,5 +1,7 @@
 -- Cross-sectional features: where an asset stands among all assets on the same date.
--- materialized: table
+-- Refreshed incrementally. The rank is partitioned by ts, so a new date touches only that date
+-- (fstore derives a lookback of 0 from `partition by ts`); no partition_by: new rows = new dates.
+-- materialized: incremental
 -- unique_key: asset_id, ts
 -- time_column: ts
 -- tags: features

@@ -1,9 +1,8 @@
 -- Windowed per-asset price features. Every window runs over the asset's own rows ordered by ts,
 -- so a crypto window counts calendar days and an equity window counts trading days.
--- Materialized as a table: ingestion may restate history (a replaced CSV), which an incremental
--- refresh would not see. unique_key/time_column/partition_by are set so that a project whose
--- prices only ever grow at the end can switch to `materialized: incremental`.
--- materialized: table
+-- Refreshed incrementally, re-reading the 21 rows per asset its windows need (derived from the SQL);
+-- restated prices are detected upstream and rebuild it in full.
+-- materialized: incremental
 -- unique_key: asset_id, ts
 -- time_column: ts
 -- partition_by: asset_id

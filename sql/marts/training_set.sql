@@ -3,9 +3,12 @@
 -- name starts with fwd_ret_ or label_ (labels). The view training_features lists the features.
 -- Rows come from price_features (one per stg_prices row); the symbol from dim_symbol, which is
 -- cheaper than joining stg_prices again. Unordered: readers order by asset_id, ts.
--- materialized: table
+-- Incremental per asset: a new day adds its rows and rewrites each asset's last h rows, whose labels
+-- just became known (the lookahead of `labels`, chained).
+-- materialized: incremental
 -- unique_key: asset_id, ts
 -- time_column: ts
+-- partition_by: asset_id
 -- tags: training
 -- description: features and labels joined for training; feature list in training_features
 -- test: not_null(asset_id, symbol, ts)

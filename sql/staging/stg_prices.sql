@@ -1,8 +1,10 @@
 -- Daily bars with their asset ID: raw_prices joined to the asset-ID dimension.
--- materialized: table
+-- Refreshed incrementally, a build appends the days newer than the last one. No partition_by: the
+-- new rows are those after the latest day built (a restated, late or deleted raw row changes the
+-- hash fstore keeps of raw_prices, and then this and everything built from it is rebuilt in full).
+-- materialized: incremental
 -- unique_key: asset_id, ts
 -- time_column: ts
--- partition_by: asset_id
 -- tags: staging
 -- description: raw_prices with asset_id from dim_symbol; one row per (asset_id, ts)
 -- test: not_null(asset_id, symbol, ts, close)

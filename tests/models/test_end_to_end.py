@@ -96,7 +96,7 @@ def test_cli(shop: Path) -> None:
     out = _fstore(shop, "ls")
     assert out.returncode == 0
     assert re.search(r"^price_features +sql +(table|incremental|view) ", out.stdout, re.M)
-    assert re.search(r"^labels +python +table ", out.stdout, re.M)
+    assert re.search(r"^labels +python +(table|incremental) ", out.stdout, re.M)
     out = _fstore(shop, "dag", "--format", "dot")
     assert '"stg_prices" -> "price_features";' in out.stdout
     out = _fstore(shop, "compile", "stg_prices", "--dialect", "spark")
