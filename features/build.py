@@ -47,6 +47,21 @@ def open_warehouse(ctx: BuildContext) -> None:
     from features.warehouse import connect
 
     ctx.con = connect(ctx.db)
+    if ctx.project.build.memory_limit:
+        set_memory_limit(ctx.con, ctx.project.build.memory_limit)
+
+
+def set_memory_limit(con: duckdb.DuckDBPyConnection, value: str) -> None:
+    """``SET memory_limit``: DuckDB spills to disk beyond it. The value is checked against a strict
+    size format first (SET takes no parameters, and config values never reach SQL unchecked)."""
+    import re
+
+    from features.config import MEMORY_LIMIT_FORMAT
+    from features.errors import ConfigError
+
+    if not re.fullmatch(MEMORY_LIMIT_FORMAT, value):
+        raise ConfigError(f'[build] memory_limit must be a size like "4GB", got {value!r}')
+    con.execute(f"set memory_limit = '{value}'")
 
 
 def ensure_dimension(ctx: BuildContext) -> None:
@@ -181,4 +196,4 @@ def run_build(
     return ctx.result
 
 
-__all__ = ["STEPS", "BuildContext", "run_build"]
+__all__ = ["STEPS", "BuildContext", "run_build", "set_memory_limit"]

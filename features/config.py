@@ -53,6 +53,16 @@ class FeaturesConfig:
     horizon: int = 1  # label horizon h in rows: fwd_ret_{h}d
 
 
+MEMORY_LIMIT_FORMAT = r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"  # e.g. "4GB", "3.5 GiB"
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    # cap on DuckDB's memory during `fstore build` (it caches up to 80% of RAM otherwise; beyond the
+    # cap it spills to disk): "" = DuckDB's default, else e.g. "4GB" (format: MEMORY_LIMIT_FORMAT)
+    memory_limit: str = ""
+
+
 @dataclass(frozen=True)
 class SplitsConfig:
     # boundaries: ISO dates or fractions of the date range in (0, 1)
@@ -105,6 +115,7 @@ class Project:
     ingest: IngestConfig = IngestConfig()
     synthetic: SyntheticConfig = SyntheticConfig()
     features: FeaturesConfig = FeaturesConfig()
+    build: BuildConfig = BuildConfig()
     splits: SplitsConfig = SplitsConfig()
     loader: LoaderConfig = LoaderConfig()
     model: ModelConfig = ModelConfig()
@@ -136,6 +147,7 @@ _SECTION_CLASSES = {
     "ingest": IngestConfig,
     "synthetic": SyntheticConfig,
     "features": FeaturesConfig,
+    "build": BuildConfig,
     "splits": SplitsConfig,
     "loader": LoaderConfig,
     "model": ModelConfig,
@@ -196,6 +208,19 @@ def _coerce(section: str, key: str, value: Any, default: Any, cfg_file: Path, te
     return value
 
 
+def _check_memory_limit(value: str, cfg_file: Path, line: int | None) -> None:
+    """``[build] memory_limit`` goes into a DuckDB SET statement: only a plain size is accepted."""
+    import re
+
+    if not re.fullmatch(MEMORY_LIMIT_FORMAT, value):
+        raise ConfigError(
+            f'[build] memory_limit must be a size like "4GB" or "3.5 GiB" (KB, MB, GB, TB, KiB,'
+            f" MiB, GiB, TiB), got {value!r}",
+            file=cfg_file,
+            line=line,
+        )
+
+
 def load_project(root: Path | str | None = None, *, search: bool = True) -> Project:
     """Load the project at ``root`` (or found by walking up from the cwd)."""
     if root is None:
@@ -238,5 +263,7 @@ def load_project(root: Path | str | None = None, *, search: bool = True) -> Proj
                     line=_line_of(text, key),
                 )
             kwargs[key] = _coerce(name, key, value, getattr(defaults, key), cfg_file, text)
+            if (name, key) == ("build", "memory_limit") and kwargs[key]:
+                _check_memory_limit(kwargs[key], cfg_file, _line_of(text, key))
         sections[name] = dataclasses.replace(defaults, **kwargs)
     return Project(root=root_path, config_file=cfg_file, **sections)

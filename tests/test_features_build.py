@@ -107,3 +107,22 @@ def test_changing_the_horizon_renames_and_rebuilds_the_label(project_root: Path)
         assert bad == 0
     finally:
         con.close()
+
+
+def test_build_memory_limit_is_validated_and_applied(tiny_project: Path) -> None:
+    from features.build import set_memory_limit
+    from features.errors import ConfigError
+
+    toml = tiny_project / "config" / "project.toml"
+    for bad in ("lots", "4 G", "1GB'; drop table dim_symbol; --", "80%"):
+        toml.write_text(f'[build]\nmemory_limit = "{bad}"\n')
+        with pytest.raises(ConfigError, match=r"memory_limit must be a size like"):
+            load_project(tiny_project)
+    toml.write_text('[build]\nmemory_limit = "3.5 GiB"\n')
+    project = load_project(tiny_project)
+    assert project.build.memory_limit == "3.5 GiB"
+    con = duckdb.connect()
+    set_memory_limit(con, project.build.memory_limit)
+    assert con.execute("select current_setting('memory_limit')").fetchall() == [("3.5 GiB",)]
+    with pytest.raises(ConfigError):
+        set_memory_limit(con, "1GB'; select 1; --")
