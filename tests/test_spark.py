@@ -183,19 +183,23 @@ def test_types_match_duckdb(built, spark) -> None:
     ]
 
 
-def test_tables_are_parquet_partitioned_by_asset(built) -> None:
+def test_tables_are_parquet_files_holding_whole_assets_in_time_order(built) -> None:
     project, _, _ = built
     folder = project.path(project.paths.spark_output) / "training_set"
-    assets = sorted(p.name for p in folder.glob("asset_id=*"))
-    assert len(assets) == 8
-    assert all(len(list((folder / a).glob("*.parquet"))) == 1 for a in assets)  # one file per asset
+    files = sorted(folder.glob("*.parquet"))
+    assert files and not list(folder.glob("asset_id=*"))  # no per-asset folders
     con = duckdb.connect(str(project.warehouse_path), read_only=True)
     try:
-        pattern = f"{folder}/*/*.parquet"
-        n, ids = con.sql(
-            f"select count(*), count(distinct asset_id) from read_parquet('{pattern}', hive_partitioning = true)"
-        ).fetchall()[0]
-        assert (n, ids) == (con.sql("select count(*) from training_set").fetchall()[0][0], 8)
+        owners = con.sql(
+            f"select asset_id, count(distinct filename) from read_parquet('{folder}/*.parquet', filename = true) "
+            "group by asset_id"
+        ).fetchall()
+        assert len(owners) == 8 and all(n == 1 for _, n in owners)  # each asset lives in one file
+        for file in files:
+            rows = con.sql(f"select asset_id, ts from read_parquet('{file}')").fetchall()
+            assert rows == sorted(rows), file.name  # by asset, then time
+        total = con.sql(f"select count(*) from read_parquet('{folder}/*.parquet')").fetchall()[0][0]
+        assert total == con.sql("select count(*) from training_set").fetchall()[0][0]
     finally:
         con.close()
 

@@ -8,10 +8,10 @@
 - **SQL models** run as ``spark.sql(transpiled)``. Tables are written as Parquet to
   ``<spark_output>/<model>/`` and re-registered from the files (downstream models read what was
   written); views become Spark temp views.
-- **Partitioning.** A table with an ``asset_id`` column (or the model's ``partition_by`` / ``group_by``
-  column) is written Hive-partitioned by it, one file per asset sorted by the time column: per-asset
-  time series are the unit every windowed feature and every training reader works on, and a reader
-  that wants a few assets prunes folders. Tables without such a column are written as one folder of files.
+- **Layout.** A table with an ``asset_id`` column (or the model's ``partition_by`` column) is
+  distributed by it and sorted by it and time before writing: every file holds whole assets in time
+  order, and row-group statistics let a reader of a few assets skip the rest. Not Hive folders per
+  asset: at 154–2,000 assets those are thousands of small files (see :func:`write_table`).
 - **Python models** with ``group_by`` run per group through ``groupBy(col).applyInArrow``: each group
   arrives as an Arrow table, becomes a Polars frame, goes through the model's own function and returns
   as Arrow (no pandas). Inputs without the group column are collected once and passed whole to every
@@ -113,7 +113,9 @@ def session(
         spark = builder.getOrCreate()
     except Exception as exc:  # JVM start-up failures come as several exception types
         raise SparkError(f"cannot start Spark on {master or DEFAULT_MASTER}: {exc}") from None
-    spark.sparkContext.setLogLevel("ERROR")
+    # FATAL, not ERROR: a failing query reaches us as an exception (reported per model); at ERROR
+    # Spark also logs it with the whole JVM stack trace as JSON
+    spark.sparkContext.setLogLevel("FATAL")
     return spark, True
 
 
@@ -162,7 +164,7 @@ def register_sources(b: SparkBuild, paths: dict[str, Path]) -> None:
         _register(b, name, b.spark.read.parquet(str(path)))
 
 
-def _partition_column(model: Model, columns: list[str]) -> str | None:
+def _cluster_column(model: Model, columns: list[str]) -> str | None:
     declared = model.header.partition_by
     if declared and declared in columns:
         return declared
@@ -170,22 +172,22 @@ def _partition_column(model: Model, columns: list[str]) -> str | None:
 
 
 def write_table(b: SparkBuild, model: Model, frame: pyspark.sql.DataFrame) -> int:
-    """Write ``frame`` as the model's Parquet folder (staged, then swapped in); register the files."""
-    from pyspark.sql import functions as F
+    """Write ``frame`` as the model's Parquet folder (staged, then swapped in); register the files.
 
+    Distributed by asset (or the declared partition column) and sorted by it and time: each file holds
+    whole assets in time order, so a reader of a few assets skips row groups by their min/max
+    statistics. Adaptive execution sizes the files. No per-asset folders: thousands of small files,
+    measured 2-3x slower to write and to read one asset back (docs/benchmarks.md).
+    """
     columns = list(frame.columns)
-    part = _partition_column(model, columns)
+    key = _cluster_column(model, columns)
     time_col = model.header.time_column or next((c for c in TIME_COLUMNS if c in columns), None)
     final = b.out / model.name
     staging = b.out / f".{model.name}.{uuid.uuid4().hex[:8]}"
-    writer_frame = frame
-    if part is not None:
-        # one file per partition value, rows in time order inside it
-        order = [part, *([time_col] if time_col and time_col != part else [])]
-        writer_frame = frame.repartition(F.col(part)).sortWithinPartitions(*order)
-        writer = writer_frame.write.partitionBy(part)
-    else:
-        writer = writer_frame.write
+    if key is not None:
+        order = [key, *([time_col] if time_col and time_col != key else [])]
+        frame = frame.repartition(key).sortWithinPartitions(*order)  # hash: no sampling pass
+    writer = frame.write
     try:
         writer.mode("overwrite").parquet(str(staging))
     except BaseException:
@@ -200,7 +202,7 @@ def write_table(b: SparkBuild, model: Model, frame: pyspark.sql.DataFrame) -> in
     staging.rename(final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    # read back with the original schema (partition columns keep their type and place)
+    # downstream models read what was written
     _register(b, model.name, _read_table(b.spark, final))
     return _parquet_rows(final)
 
