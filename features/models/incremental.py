@@ -18,6 +18,15 @@ relation that has T, and P when M has one):
 Unbounded windows (ranking, cumulative frames, Python models) re-read a changed partition's whole
 history, which is still exact.
 
+The passes that find new rows read only each input's *tail* where they can: for an input that fstore
+refreshes itself, the build records the earliest of each partition's ``d``-th latest time (``d`` = the
+rows the pass needs before the new ones, at least 1). Rows before that tail cannot change without a
+full rebuild upstream (which rebuilds this model in full too: restated sources are caught by the hash
+check below, new rows come after the latest time, a look-ahead rewrites the last rows only), so the
+next refresh scans rows from the tail on instead of the whole input. A partition short of ``d`` rows
+leaves no tail (the next pass scans everything); a partition short of them inside the tail is
+recomputed whole. Both only cost time, never exactness.
+
 Restated history is detected, not assumed away: for every windowed input that fstore does not itself
 refresh incrementally (sources, table and view models) the build records the input's max time and an
 order-independent hash of its rows (``bit_xor(hash(row))``, computed in the same pass that finds the
@@ -40,23 +49,52 @@ if TYPE_CHECKING:
 
 _TEMPS = ("__fstore_hw", "__fstore_r", "__fstore_new")
 
-Stats = dict[str, list[str | None]]  # input -> [max time, xor of row hashes], as text
+Stats = dict[str, list[str | None]]  # input -> [max time, xor of row hashes, tail time], as text
 
 
 class Restated(Exception):
     """An input's rows up to the last build's time changed (restated history): rebuild in full."""
 
 
-def input_stats(con: duckdb.DuckDBPyConnection, model: Model, inputs: list[str]) -> Stats:
-    """[max time, order-independent hash of every row] of each input, recorded after a full build."""
-    t = quote(model.header.time_column or "")
+def input_stats(
+    con: duckdb.DuckDBPyConnection,
+    model: Model,
+    checked: list[str],
+    windowed: list[str],
+    upstream_ahead: Mapping[str, int | None],
+) -> Stats:
+    """Recorded after a full build: [max time, order-independent hash of every row] of each checked
+    input, [None, None, tail] of the others (see the module docstring)."""
+    h = model.header
+    t = quote(h.time_column or "")
+    p = f"u.{quote(h.partition_by)}" if h.partition_by else "1"
     out: Stats = {}
-    for name in inputs:
-        row = con.execute(
-            f"select max(u.{t})::varchar, bit_xor(hash(u))::varchar from {quote(name)} u"
-        ).fetchall()
-        out[name] = list(row[0])
+    for name in windowed:
+        if name in checked:
+            row = con.execute(
+                f"select max(u.{t})::varchar, bit_xor(hash(u))::varchar from {quote(name)} u"
+            ).fetchall()
+            out[name] = [*row[0], None]
+            continue
+        d = max(_depth(model, name, windowed, upstream_ahead), 1)
+        tail = con.execute(
+            f"select case when bool_and(len(tops) >= {d}) then min(tops[{d}])::varchar end"
+            f" from (select {p} as p, max(u.{t}, {d}) as tops from {quote(name)} u group by 1)"
+        ).fetchall()[0][0]
+        out[name] = [None, None, tail]
     return out
+
+
+def _shift(model: Model, name: str, upstream_ahead: Mapping[str, int | None]) -> int | None:
+    """Rows before an input's first new row whose output may change (its and the model's lookahead)."""
+    a_in, a_own = upstream_ahead.get(name, 0), model.ahead
+    return None if a_in is None or a_own is None else a_in + a_own
+
+
+def _depth(model: Model, name: str, windowed: list[str], upstream_ahead: Mapping[str, int | None]) -> int:
+    """Rows per partition at or before the high-water mark the first pass needs from this input."""
+    shift, back = _shift(model, name, upstream_ahead), model.lookback
+    return (shift or 0) + (back or 0) if len(windowed) == 1 and back is not None else shift or 0
 
 
 def columns(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
@@ -107,13 +145,15 @@ def refresh(
     upstream_ahead: Mapping[str, int | None],
     func: Any = None,
     checked: Mapping[str, list[str | None]] | None = None,
+    tails: Mapping[str, str | None] | None = None,
 ) -> tuple[int, Stats]:
     """Run one incremental refresh of ``model`` inside the caller's transaction.
 
     ``checked`` maps inputs not built incrementally by fstore (sources, tables, views) to the
     [max time, row hash] recorded at the last build: if their rows up to that time changed, history was
-    restated and :class:`Restated` is raised (the caller rebuilds in full). Returns the rows written and
-    the new stats of the checked inputs.
+    restated and :class:`Restated` is raised (the caller rebuilds in full). ``tails`` maps the other
+    windowed inputs to the tail time recorded last time (None: scan it whole). Returns the rows
+    written and the new stats of the windowed inputs.
     """
     h = model.header
     t = quote(h.time_column or "")
@@ -137,12 +177,12 @@ def refresh(
     # 1. per input: where its changes start, as a time (NULL: the partition's whole history). With one
     #    windowed input (the usual case) the same pass also finds where to start re-reading it.
     checked = checked or {}
+    tails = tails or {}
     starts = []
     stats: Stats = {}
     for i, name in enumerate(windowed):
-        a_in, a_own = upstream_ahead.get(name, 0), model.ahead
-        shift = None if a_in is None or a_own is None else a_in + a_own
-        depth = (shift or 0) + (back or 0) if single and back is not None else shift or 0
+        shift = _shift(model, name, upstream_ahead)
+        depth = _depth(model, name, windowed, upstream_ahead)
         tops = f"max(u.{t}, {depth}) filter (where u.{t} <= hw.hw)" if depth else "null"
         # `shift` rows before the first new row: the shift-th latest time at or before hw
         start = "null" if shift is None else "c.first_new" if shift == 0 else f"c.tops[{shift}]"
@@ -150,28 +190,39 @@ def refresh(
         if single and shift is not None and back is not None:
             read = start if back == 0 else f"c.tops[{shift + back}]"
         params: list[object] = []
-        hashes = "null as max_t, null as h_all, null as h_old"
+        d = max(depth, 1)
+        hashes = f"max(u.{t}, {d}) as tail_tops, null as max_t, null as h_all, null as h_old"
+        where = ""
         if name in checked:  # rows up to the last build's max time must hash as they did then
             hashes = (
-                f"max(u.{t}) as max_t, bit_xor(hash(u)) as h_all,"
+                f"null as tail_tops, max(u.{t}) as max_t, bit_xor(hash(u)) as h_all,"
                 f" bit_xor(hash(u)) filter (where u.{t} <= ?) as h_old"
             )
             params = [checked[name][0]]
+        elif tails.get(name) is not None:  # only the tail can hold new or rewritten rows
+            where = f" where u.{t} >= ?"
+            params = [tails[name]]
         con.execute(
             f"create or replace temp table __fstore_c{i} as"
             f" select {p('u')} as p, bool_or(hw.hw is null) as new_partition,"
             f" min(u.{t}) filter (where hw.hw is null or u.{t} > hw.hw) as first_new, {tops} as tops,"
             f" {hashes}"
-            f" from {quote(name)} u left join __fstore_hw hw on {p('u')} = hw.p group by 1",
+            f" from {quote(name)} u left join __fstore_hw hw on {p('u')} = hw.p{where} group by 1",
             params,
         )
+        if name not in checked:  # the tail the next refresh may start its pass from
+            tail = con.execute(
+                f"select case when bool_and(len(tail_tops) >= {d}) then min(tail_tops[{d}])::varchar end"
+                f" from __fstore_c{i}"
+            ).fetchall()[0][0]
+            stats[name] = [None, None, tail]
         if name in checked:
             max_t, h_all, h_old = con.execute(
                 f"select max(max_t)::varchar, bit_xor(h_all)::varchar, bit_xor(h_old)::varchar from __fstore_c{i}"
             ).fetchall()[0]
             if h_old != checked[name][1]:
                 raise Restated(name)
-            stats[name] = [max_t, h_all]
+            stats[name] = [max_t, h_all, None]
         starts.append(
             f"select c.p, case when c.new_partition then null else {start} end as r,"
             f" case when c.new_partition then null else {read} end as rs"
@@ -193,6 +244,8 @@ def refresh(
     for i, name in enumerate(windowed):
         if single:
             bound = "select bool_or(whole or rs is null), min(rs) from __fstore_r"
+        elif back == 0:  # each partition reads from its recompute start: no pass over the input
+            bound = "select bool_or(whole or r is null), min(r) from __fstore_r"
         else:
             if back is None:
                 read_from = "null"

@@ -114,6 +114,7 @@ class Plan:
     existing: dict[str, str]
     previous: dict[str, st.ModelState] = field(default_factory=dict)  # stored state before this build
     rebuilt_in_full: set[str] = field(default_factory=set)  # incremental models rebuilt in full now
+    refreshed: set[str] = field(default_factory=set)  # incremental models refreshed incrementally now
 
 
 def _own_ahead(con: duckdb.DuckDBPyConnection, dag: Dag, resolve: bool) -> dict[str, int | None]:
@@ -212,7 +213,8 @@ def plan(
         ):
             run.action = "incremental"
         runs[name] = run
-    own = _own_ahead(con, dag, any(r.action == "incremental" for r in runs.values()))
+    building = any(r.materialized == "incremental" and r.action != "none" for r in runs.values())
+    own = _own_ahead(con, dag, building)
     return Plan(runs, states, windowed, _chained_ahead(dag, own), own, existing, stored)
 
 
@@ -230,6 +232,13 @@ def _execute(con: duckdb.DuckDBPyConnection, dag: Dag, p: Plan, run: ModelRun, b
     stats: dict[str, list[str | None]] = {}
     if run.action == "incremental" and any(u in p.rebuilt_in_full for u in p.windowed[model.name][0]):
         run.action, run.note = "full", "an incremental upstream was rebuilt in full"
+    elif run.action == "incremental":  # or rebuilt in full by an earlier build that left this one out
+        recorded = json.loads(p.previous[model.name].input_stats)
+        for u in p.windowed[model.name][0]:
+            seen = recorded.get(u)
+            if u in dag.models and seen and len(seen) > 3 and seen[3] != _generation(p, u):
+                run.action, run.note = "full", f"`{u}` was rebuilt in full since this model's last build"
+                break
     con.execute("begin transaction")
     try:
         if run.action == "view":
@@ -240,9 +249,10 @@ def _execute(con: duckdb.DuckDBPyConnection, dag: Dag, p: Plan, run: ModelRun, b
             win, static = p.windowed[model.name]
             recorded = json.loads(p.previous[model.name].input_stats)
             checked = {i: recorded.get(i, [None, "none recorded"]) for i in _checked_inputs(dag, win)}
+            tails = {i: _tail(recorded.get(i)) for i in win if i not in checked}
             try:
                 ahead = dataclasses.replace(model, ahead=p.own_ahead[model.name])
-                run.rows, stats = refresh(con, ahead, win, static, p.ahead, func, checked)
+                run.rows, stats = refresh(con, ahead, win, static, p.ahead, func, checked, tails)
             except Restated as restated:
                 run.action, run.note = "full", f"history of `{restated}` changed since the last build"
         if run.action == "full" and model.kind == "python":
@@ -259,10 +269,19 @@ def _execute(con: duckdb.DuckDBPyConnection, dag: Dag, p: Plan, run: ModelRun, b
             win = [i for i in inputs if is_windowed(model, columns(con, i))]
             fps = {n: p.states[n].fingerprint for n in dag.upstream[model.name]}
             static_fp = digest([fps.get(i) or _source_version(con, i) for i in inputs if i not in win])
-            stats = input_stats(con, model, _checked_inputs(dag, win))
+            ahead = dataclasses.replace(model, ahead=p.own_ahead[model.name])
+            stats = input_stats(con, ahead, _checked_inputs(dag, win), win, p.ahead)
             state = st.ModelState(state.fingerprint, state.definition, static_fp, state.materialized)
             p.rebuilt_in_full.add(model.name)
         if incremental:
+            # this model's generation (the build that last rebuilt it in full), and the generation of
+            # each incremental input it has now read: a later mismatch means a rebuild it did not see
+            previous = p.previous.get(model.name)
+            gen = build_id if run.action == "full" else _generation(p, model.name, previous)
+            for u, rec in stats.items():
+                if u in dag.models and dag.models[u].materialized == "incremental":
+                    stats[u] = [*rec[:3], _generation(p, u)]
+            stats[GENERATION] = [gen]
             state = st.ModelState(
                 state.fingerprint,
                 state.definition,
@@ -271,6 +290,8 @@ def _execute(con: duckdb.DuckDBPyConnection, dag: Dag, p: Plan, run: ModelRun, b
                 json.dumps(stats),
             )
             p.states[model.name] = state
+            if run.action == "incremental":
+                p.refreshed.add(model.name)
         total = run.rows
         if run.action == "incremental":
             total = int(con.execute(f"select count(*) from {mat.quote(model.name)}").fetchall()[0][0])
@@ -280,6 +301,24 @@ def _execute(con: duckdb.DuckDBPyConnection, dag: Dag, p: Plan, run: ModelRun, b
         con.execute("rollback")
         raise
     p.existing[model.name] = "view" if run.action == "view" else "table"
+
+
+GENERATION = "__full_build"  # key in input_stats: the build that last rebuilt the model in full
+
+
+def _generation(p: Plan, name: str, state: st.ModelState | None = None) -> str | None:
+    """The build that last rebuilt incremental model ``name`` in full (as of now, in this build)."""
+    state = state or (
+        p.states[name] if name in p.rebuilt_in_full or name in p.refreshed else p.previous.get(name)
+    )
+    if state is None:
+        return None
+    return (json.loads(state.input_stats).get(GENERATION) or [None])[0]
+
+
+def _tail(recorded: list[str | None] | None) -> str | None:
+    """The tail time recorded for an input (None: not recorded, e.g. by an older fstore)."""
+    return recorded[2] if recorded and len(recorded) > 2 else None
 
 
 def _checked_inputs(dag: Dag, windowed: Sequence[str]) -> list[str]:

@@ -155,3 +155,25 @@ def test_timestamp_time_column_through_a_view_without_partitions(tmp_path) -> No
         assert {r.model: r.action for r in result.runs}["roll"] == "incremental"
         build_models(full, project, load_dag(project, full), full_refresh=True)
         assert table(inc, "roll") == table(full, "roll")
+
+
+def test_upstream_rebuilt_in_full_by_an_earlier_build_rebuilds_downstream(build) -> None:
+    """`--select +feat` after a restatement rebuilds feat (not feat2); the next build must not refresh feat2
+    incrementally on top of feat's rewritten history."""
+    inc, full = duckdb.connect(), duckdb.connect()
+    for con in (inc, full):
+        add_prices(con, range(7))
+    build(inc)
+    for con in (inc, full):
+        con.execute("update prices set close = close + 1 where ts = date '2024-01-03' and asset_id = 1")
+        add_prices(con, range(7, 8))
+    actions = {r.model: r.action for r in build(inc, select=["+feat"]).runs}
+    assert actions["feat"] == "full" and "feat2" not in actions
+    runs = {r.model: r for r in build(inc).runs}
+    assert runs["feat2"].action == "full"
+    assert runs["feat2"].note == "`feat` was rebuilt in full since this model's last build"
+    build(full, full_refresh=True)
+    for name in INCREMENTAL:
+        assert table(inc, name) == table(full, name)
+    add_prices(inc, range(8, 9))  # and the next plain append is incremental again
+    assert {r.model: r.action for r in build(inc).runs}["feat2"] == "incremental"

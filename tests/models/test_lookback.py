@@ -43,3 +43,29 @@ W = "over (partition by a order by ts)"
 def test_query_extent(sql: str, back: int | None, ahead: int | None) -> None:
     extent = query_extent(sqlglot.parse_one(sql, read="duckdb"))
     assert (extent.back, extent.ahead) == (back, ahead)
+
+
+@pytest.mark.parametrize(
+    ("sql", "back", "ahead"),
+    [
+        ("select percent_rank() over (partition by ts order by x) from t", 0, 0),
+        ("select rank() over w from t window w as (partition by ts, g order by x)", 0, 0),
+        ("select lag(x) over (partition by ts order by a) from t", 0, 0),
+        (
+            "select percent_rank() over (partition by day order by x) from t",
+            None,
+            None,
+        ),  # not the time column
+        (
+            "with c as (select lag(x, 3) over (partition by a order by ts) as y, ts from t)"
+            " select rank() over (partition by ts order by y) from c",
+            3,
+            0,
+        ),
+    ],
+)
+def test_windows_partitioned_by_the_time_column_read_one_time(
+    sql: str, back: int | None, ahead: int | None
+) -> None:
+    extent = query_extent(sqlglot.parse_one(sql, read="duckdb"), time_column="ts")
+    assert (extent.back, extent.ahead) == (back, ahead)
