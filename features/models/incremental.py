@@ -97,6 +97,18 @@ def _depth(model: Model, name: str, windowed: list[str], upstream_ahead: Mapping
     return (shift or 0) + (back or 0) if len(windowed) == 1 and back is not None else shift or 0
 
 
+def all_columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    """Columns of every relation in the warehouse's main schema, in one catalog query."""
+    out: dict[str, set[str]] = {}
+    rows = con.execute(
+        "select table_name, column_name from duckdb_columns() where schema_name = 'main'"
+        " and database_name = current_database()"
+    ).fetchall()
+    for table, column in rows:
+        out.setdefault(table, set()).add(column)
+    return out
+
+
 def columns(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
     rows = con.execute(
         "select column_name from duckdb_columns() where table_name = ? and schema_name = 'main'"
@@ -241,6 +253,13 @@ def refresh(
     #    the earliest over its partitions: more history than a partition needs is harmless, because
     #    only rows at or after each partition's recompute start are kept.
     mapping = {}
+    # A SQL model reads its filtered inputs under their own names: a temp table of the same name
+    # shadows the relation, and the model's SQL runs as written (no rewrite, so no sqlglot). Not when
+    # an input is a view, whose body might read a shadowed name. Rolled back with the transaction on
+    # failure, dropped right after use otherwise.
+    shadow = model.kind == "sql" and not _views(con, [*windowed, *static])
+    db = con.execute("select current_database()").fetchall()[0][0] if shadow else ""
+    shadows: list[str] = []
     for i, name in enumerate(windowed):
         if single:
             bound = "select bool_or(whole or rs is null), min(rs) from __fstore_r"
@@ -262,6 +281,15 @@ def refresh(
         if everything:
             mapping[name] = name  # some partition needs its whole history: read the input as it is
             continue
+        if shadow:
+            con.execute(
+                f"create or replace temp table {quote(name)} as"
+                f" select * from {quote(db)}.main.{quote(name)} u where u.{t} >= ?",
+                [lower],
+            )
+            shadows.append(name)
+            mapping[name] = name
+            continue
         src = f"__fstore_in{i}"
         con.execute(
             f"create or replace temp table {src} as select * from {quote(name)} u where u.{t} >= ?", [lower]
@@ -279,22 +307,29 @@ def refresh(
                     f" where r.whole or u.{t} >= r.r"
                 )
             m = quote(model.name)
+            # the last row before r: at hw when r is after it (an append), else found by a scan
             this = (
-                f"with last as (select {p('m')} as p, max(m.{t}) as t from {m} m join __fstore_r r"
-                f" on {p('m')} = r.p where not r.whole and m.{t} < r.r group by 1)"
+                f"with last as (select r.p, hw.hw as t from __fstore_r r join __fstore_hw hw on r.p = hw.p"
+                f" where not r.whole and r.r > hw.hw union all select {p('m')}, max(m.{t}) from {m} m"
+                f" join __fstore_r r on {p('m')} = r.p join __fstore_hw hw on r.p = hw.p"
+                f" where not r.whole and r.r <= hw.hw and m.{t} < r.r group by 1)"
                 f" select m.* from {m} m join last on {p('m')} = last.p and m.{t} = last.t"
+                f" where m.{t} >= (select min(t) from last)"
             )
         frame = python_frame(con, model, func, inputs, this)
         con.register("__fstore_frame", frame.to_arrow())
         body = "select * from __fstore_frame"
     else:
-        body = rewrite_refs(model.sql, mapping)
+        same = all(k == v for k, v in mapping.items())
+        body = model.sql if same else rewrite_refs(model.sql, mapping)
     try:
         new = con.execute(f"create or replace temp table __fstore_new as select q.* from ({body}) q {keep}")
         rows = int(new.fetchall()[0][0])
     finally:
         if model.kind == "python":
             con.unregister("__fstore_frame")
+    for name in shadows:  # the inputs are themselves again
+        con.execute(f"drop table temp.main.{quote(name)}")
     target = quote(model.name)
     overlap = con.execute(
         "select count(*) from __fstore_r r join __fstore_hw hw on r.p = hw.p where r.whole or r.r <= hw.hw"
@@ -316,10 +351,19 @@ def refresh(
     return rows, stats
 
 
+def _views(con: duckdb.DuckDBPyConnection, names: list[str]) -> set[str]:
+    """Which of ``names`` are views in the warehouse's main schema."""
+    rows = con.execute(
+        "select view_name from duckdb_views() where not internal and schema_name = 'main'"
+        " and database_name = current_database()"
+    ).fetchall()
+    return {r[0] for r in rows} & set(names)
+
+
 def _drop(con: duckdb.DuckDBPyConnection, temps: list[str]) -> None:
     for temp in temps:
         assert temp.startswith("__fstore_"), temp  # never an input relation
         con.execute(f"drop table if exists {temp}")
 
 
-__all__ = ["Restated", "columns", "input_stats", "is_windowed", "refresh", "rewrite_refs"]
+__all__ = ["Restated", "all_columns", "columns", "input_stats", "is_windowed", "refresh", "rewrite_refs"]

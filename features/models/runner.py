@@ -163,7 +163,7 @@ def plan(
     full_refresh: bool = False,
 ) -> Plan:
     """Decide what to run. Reads only bookkeeping and source versions; builds nothing."""
-    from features.models.incremental import columns, is_windowed
+    from features.models.incremental import all_columns, is_windowed
 
     existing = st.relations(con)
     stored = st.load_states(con, existing)
@@ -174,6 +174,7 @@ def plan(
     states: dict[str, st.ModelState] = {}
     windowed: dict[str, tuple[list[str], list[str]]] = {}
     chosen = set(selected)
+    cols: dict[str, set[str]] | None = None  # catalog columns, read once when an incremental model needs them
     for name in dag.order:
         model = dag.models[name]
         sources = list(dag.sources[name])
@@ -189,7 +190,9 @@ def plan(
         static_fp = ""
         if model.materialized == "incremental" and name in existing:
             inputs = [r.name for r in model.refs]
-            win = [i for i in inputs if is_windowed(model, columns(con, i))]
+            if cols is None:
+                cols = all_columns(con)
+            win = [i for i in inputs if is_windowed(model, cols.get(i, set()))]
             static = [i for i in inputs if i not in win]
             windowed[name] = (win, static)
             static_fp = digest([fps.get(i) or versions.get(i) for i in static])
