@@ -11,6 +11,7 @@ import planted
 import pytest
 import torch
 
+from features.cli import main
 from features.config import load_project
 from features.errors import ConfigError, TrainingError
 from training import distributed, runs
@@ -128,10 +129,16 @@ def test_a_failing_rank_fails_the_run_and_stops_the_group(project) -> None:
     assert not runs.pid_alive(pid)
 
 
-def test_nproc_is_refused_under_torchrun(project, monkeypatch) -> None:
+def test_nproc_is_refused_under_torchrun(project, monkeypatch, capsys) -> None:
     for key, value in zip(distributed.TORCHRUN_ENV, ("0", "2", "0", "127.0.0.1", "29500"), strict=True):
         monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError, match="torchrun already started the ranks"):
         distributed.launch(project, 2, epochs=1)
     with pytest.raises(ConfigError, match="--nproc 0: at least 1"):
         distributed.launch(project, 0, epochs=1)
+    # the CLI says so too, and starts nothing
+    assert main(["train", "--nproc", "2", "--project", str(project.root)]) == 2
+    assert "torchrun already started the ranks" in capsys.readouterr().err
+    assert not _query(project.root, "select count(*) from duckdb_tables() where table_name = 'train_runs'")[
+        0
+    ][0]
