@@ -21,7 +21,18 @@ _LAZY = {
     "symbol_to_id": "features.mapping",
 }
 
-__all__ = sorted(["FstoreError", "MappingError", "UnknownSymbolError", "model", *_LAZY])
+__all__ = [
+    "AssetMapping",
+    "FstoreError",
+    "MappingError",
+    "Project",
+    "UnknownSymbolError",
+    "load_mapping",
+    "load_project",
+    "model",
+    "num_embeddings",
+    "symbol_to_id",
+]
 
 
 def __getattr__(name: str) -> Any:
