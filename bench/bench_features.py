@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -41,6 +42,11 @@ def _make_project(root: Path, n_symbols: int, years: float) -> None:
         f'sql = "{REPO / "sql"}"\n'
         f'python_models = ["{REPO / "features" / "library"}"]\n'
         f"[synthetic]\nyears = {years}\n"
+        + (
+            f'[build]\nmemory_limit = "{_limit}"\n'
+            if (_limit := os.environ.get("FSTORE_BENCH_MEMORY_LIMIT"))
+            else ""
+        )
     )
 
 
@@ -128,7 +134,10 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=0, help="also time ingesting N per-symbol CSV files")
     parser.add_argument("--child", choices=sorted(SIZES), help=argparse.SUPPRESS)
     parser.add_argument("--files-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-limit", default="", help='[build] memory_limit of the builds, e.g. "3GB"')
     args = parser.parse_args()
+    if args.memory_limit:
+        os.environ["FSTORE_BENCH_MEMORY_LIMIT"] = args.memory_limit  # read by the child processes
     if args.child:
         child(args.child)
         return
