@@ -344,7 +344,7 @@ def _python_lookahead(e: dict[str, Any], file: str, stateful: bool) -> tuple[int
     declared = e.get("lookahead")
     if stateful and e["lookback"] not in (None, 0):
         raise ModelError(
-            f"python model `{e['name']}` takes `this`, so it reads no history before its new rows:"
+            f"python model `{e['name']}`: takes `this`, so it reads no history before its new rows:"
             f" drop lookback={e['lookback']}",
             file=file,
             line=e["line"],

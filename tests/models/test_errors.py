@@ -174,3 +174,40 @@ def test_leakage_lint_rejects_look_ahead_in_feature_models(tmp_path: Path, sql: 
 def test_leakage_lint_accepts_past_looking_joins(tmp_path: Path) -> None:
     sql = "select a.*\nfrom raw_prices a\njoin raw_prices b on b.asset_id = a.asset_id and b.ts = a.ts - 1"
     _validate(_project(tmp_path, {"sql/feat.sql": sql}))
+
+
+@pytest.mark.parametrize(
+    ("decorator", "params", "message"),
+    [
+        ('lookahead="raw_prices.horizon"', "raw_prices", "lookahead is for label models (add label=True)"),
+        (
+            'label=True, lookahead="params.horizon"',
+            "raw_prices",
+            "lookahead must be a row count or `relation.column` naming one of its parameters,"
+            " got 'params.horizon'",
+        ),
+        (
+            'label=True, lookahead="raw_prices.h; drop table x"',
+            "raw_prices",
+            "lookahead must be a row count or `relation.column` naming one of its parameters,"
+            " got 'raw_prices.h; drop table x'",
+        ),
+        (
+            "lookback=3",
+            "raw_prices, this=None",
+            "takes `this`, so it reads no history before its new rows: drop lookback=3",
+        ),
+    ],
+)
+def test_python_lookahead_and_this_settings(
+    tmp_path: Path, decorator: str, params: str, message: str
+) -> None:
+    root = _project(
+        tmp_path,
+        {
+            "models/feats.py": (
+                f"from features import model\n\n\n@model({decorator})\ndef f({params}):\n    return raw_prices\n"
+            ),
+        },
+    )
+    assert str(_error(root)) == f"models/feats.py:4: python model `f`: {message}"
