@@ -41,15 +41,6 @@ def create_table(con: duckdb.DuckDBPyConnection, name: str, select_sql: str, exi
     return int(con.execute(f"create or replace table {quote(name)} as {select_sql}").fetchall()[0][0])
 
 
-def in_time_order(select_sql: str, time_column: str | None) -> str:
-    """The SELECT with its rows stored in time order: an incremental model's table is clustered on its
-    time column, so a refresh's ``time >= x`` scans skip old row groups by their min/max (measured on
-    400k rows: 11.6 ms → 1.8 ms per filtered read; the sort is lost in the cost of writing the table)."""
-    if time_column is None:
-        return select_sql
-    return f"select * from (\n{select_sql}\n) __fstore_q order by {quote(time_column)}"
-
-
 def python_frame(
     con: duckdb.DuckDBPyConnection,
     model: Model,
@@ -82,26 +73,15 @@ def python_frame(
 
 
 def create_table_from_frame(
-    con: duckdb.DuckDBPyConnection,
-    name: str,
-    frame: pl.DataFrame,
-    existing: str | None,
-    order_by: str | None = None,
+    con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, existing: str | None
 ) -> int:
-    """Write a Polars frame as table ``name`` through Arrow (no pandas), stored in ``order_by`` order."""
+    """Write a Polars frame as table ``name`` through Arrow (no pandas)."""
     view = "__fstore_frame"
     con.register(view, frame.to_arrow())
     try:
-        return create_table(con, name, in_time_order(f"select * from {view}", order_by), existing)
+        return create_table(con, name, f"select * from {view}", existing)
     finally:
         con.unregister(view)
 
 
-__all__ = [
-    "create_table",
-    "create_table_from_frame",
-    "create_view",
-    "in_time_order",
-    "python_frame",
-    "quote",
-]
+__all__ = ["create_table", "create_table_from_frame", "create_view", "python_frame", "quote"]

@@ -258,13 +258,12 @@ def _execute(con: duckdb.DuckDBPyConnection, dag: Dag, p: Plan, run: ModelRun, b
                 run.rows, stats = refresh(con, ahead, win, static, p.ahead, func, checked, tails)
             except Restated as restated:
                 run.action, run.note = "full", f"history of `{restated}` changed since the last build"
-        order = model.header.time_column if incremental else None  # stored in time order
         if run.action == "full" and model.kind == "python":
             inputs = {r.name: f"select * from {mat.quote(r.name)}" for r in model.refs}
             frame = mat.python_frame(con, model, func, inputs)
-            run.rows = mat.create_table_from_frame(con, model.name, frame, have, order)
+            run.rows = mat.create_table_from_frame(con, model.name, frame, have)
         elif run.action == "full":
-            run.rows = mat.create_table(con, model.name, mat.in_time_order(model.sql, order), have)
+            run.rows = mat.create_table(con, model.name, model.sql, have)
         state = p.states[model.name]
         if incremental and run.action == "full":
             from features.models.incremental import columns, input_stats, is_windowed
