@@ -28,11 +28,13 @@ warm-up are skipped and listed in :attr:`WindowDataset.skipped_assets`.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,14 @@ from training.splits import SPLITS, SplitBoundaries, resolve_boundaries, split_m
 
 MISSING = ("drop", "fill")
 _READ_ROWS = 1 << 16  # Arrow batch size: bounds the transient copy that sits next to the block
+# Bytes per DuckDB query: every read sorts (asset, date) inside DuckDB, which holds a query's whole
+# result before the first row comes out, so reads go asset range by asset range to bound that copy.
+_QUERY_BYTES = 8 << 20
+# A connection the loader opened itself gets a small buffer pool: DuckDB otherwise keeps every column
+# block it scanned cached (up to 80% of RAM), several times the float32 block on a large training_set.
+# A query that needs more (an asset with millions of rows) is retried with 4x the limit.
+_DUCKDB_MEMORY_MB = 32
+_CPU_SEGMENT = 1 << 16  # samples permuted at a time by batches() on the CPU (no full-epoch copies)
 _GPU_CHUNK_BYTES = 64 << 20  # windows gathered per kernel launch on a GPU (sliced into batches)
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -114,6 +124,44 @@ def _open(db_or_project: Any, project: Project | None) -> tuple[Project, duckdb.
     return project, connect(path, read_only=True), True
 
 
+def _lean(con: duckdb.DuckDBPyConnection) -> None:
+    """A connection the loader opened itself: a small buffer pool (see ``_DUCKDB_MEMORY_MB``)."""
+    con.execute(f"set memory_limit = '{_DUCKDB_MEMORY_MB}MiB'")
+
+
+def _read_sorted(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    write: Callable[[pa.RecordBatch, int], int],
+    at: int,
+    grow: bool,
+) -> int:
+    """Stream one (asset, date)-sorted query, batch by batch, into preallocated arrays through
+    ``write(batch, at)`` (returns the rows written); returns the next position.
+
+    ``grow``: the connection is the loader's own, with a small buffer pool; a query that needs more
+    memory runs again from ``at`` with four times the limit (a caller's connection keeps its settings).
+    """
+    limit = _DUCKDB_MEMORY_MB
+    while True:
+        pos = at
+        try:
+            for batch in con.sql(sql).to_arrow_reader(_READ_ROWS):
+                pos += write(batch, pos)
+            return pos
+        except duckdb.OutOfMemoryException:
+            limit *= 4
+            if not grow or limit > 64 << 10:
+                raise
+            con.execute(f"set memory_limit = '{limit}MiB'")
+
+
+def _release_freed() -> None:
+    """Give freed heap pages back to the OS (glibc keeps them otherwise); a no-op elsewhere."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
 def _horizon(source: Source, project: Project) -> int:
     """The label horizon h the data was built with: from its ``fwd_ret_{h}d`` column, else the config.
 
@@ -146,22 +194,77 @@ def _label_column(name: str, available: tuple[str, ...], horizon: int) -> str:
     return name
 
 
-class _Rows:
-    """Metadata of every row of the source, sorted by (asset, date), and its per-asset segments."""
+def _index_dtype(n: int) -> type[np.signedinteger]:
+    """The narrowest of int32/int64 that indexes ``n`` items."""
+    return np.int32 if n < np.iinfo(np.int32).max else np.int64
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, source: Source, label: str) -> None:
+
+def _id_dtype(num_embeddings: int) -> type[np.signedinteger]:
+    """Compact storage for asset IDs (widened to int64 per batch)."""
+    if num_embeddings <= np.iinfo(np.int16).max + 1:
+        return np.int16
+    return _index_dtype(num_embeddings)
+
+
+def _asset_chunks(assets: np.ndarray, counts: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Split consecutive assets (sorted) into runs of at most ``limit`` rows (an asset is never split).
+
+    Returns ``[(first, stop), ...]`` index ranges into ``assets``.
+    """
+    chunks: list[tuple[int, int]] = []
+    first, rows = 0, 0
+    for i, c in enumerate(counts.tolist()):  # one step per asset (~thousands), not per row
+        if rows and rows + c > limit:
+            chunks.append((first, i))
+            first, rows = i, 0
+        rows += c
+    if len(counts):
+        chunks.append((first, len(counts)))
+    return chunks
+
+
+class _Rows:
+    """Metadata of every row of the source, sorted by (asset, date), and its per-asset segments.
+
+    Read asset range by asset range straight into preallocated arrays (asset, day: int32; y: float32;
+    complete: bool = 13 bytes a row); DuckDB never sorts or holds more than one range at a time.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, source: Source, label: str, grow: bool) -> None:
+        per_asset = con.sql(
+            f"select asset_id::integer, count(*) from {source.relation} where asset_id is not null"
+            " group by 1 order by 1"
+        ).fetchall()
+        assets = np.array([a for a, _ in per_asset], dtype=np.int64)
+        counts = np.array([c for _, c in per_asset], dtype=np.int64)
+        n = int(counts.sum())
+        self.asset = np.empty(n, dtype=np.int32)
+        self.day = np.empty(n, dtype=np.int32)
+        self.y = np.empty(n, dtype=np.float32)  # NULL → NaN; y is float32 in every batch anyway
+        self.complete = np.empty(n, dtype=bool)
         missing = " or ".join(f"coalesce(isnan({_quote(f)}::double), true)" for f in source.feature_names)
-        sql = (
+        select = (
             f"select asset_id::integer as asset_id, (ts::date - date '1970-01-01')::integer as day,"
-            f" {_quote(label)}::double as y, not ({missing}) as complete"
-            f" from {source.relation} order by asset_id, ts"
+            f" {_quote(label)}::double as y, not ({missing}) as complete from {source.relation}"
         )
-        cols = _arrow_columns(con.sql(sql).to_arrow_table())  # DuckDB → Arrow → Polars, no per-row Python
-        self.asset = cols["asset_id"]
-        self.day = cols["day"]
-        self.y = cols["y"].astype(np.float32)  # NULL → NaN; y is float32 in every batch anyway
-        self.complete = cols["complete"].astype(bool, copy=False)
-        n = len(self.asset)
+
+        def write(batch: pa.RecordBatch, at: int) -> int:
+            cols = _arrow_columns(batch)  # DuckDB → Arrow → Polars → numpy, one batch at a time
+            m = len(cols["asset_id"])
+            if at + m > n:
+                raise TrainingError("training_set changed while it was read (more rows than counted)")
+            self.asset[at : at + m] = cols["asset_id"]
+            self.day[at : at + m] = cols["day"]
+            self.y[at : at + m] = cols["y"].astype(np.float32)
+            self.complete[at : at + m] = cols["complete"]
+            return m
+
+        at = 0
+        for i, j in _asset_chunks(assets, counts, _QUERY_BYTES // 48):  # ~48 bytes a row sorted in DuckDB
+            where = f"asset_id between {int(assets[i])} and {int(assets[j - 1])}"
+            at = _read_sorted(con, f"{select} where {where} order by asset_id, ts", write, at, grow)
+        if at != n:
+            raise TrainingError(f"training_set changed while it was read ({at} rows, expected {n})")
         dup = (self.asset[1:] == self.asset[:-1]) & (self.day[1:] == self.day[:-1])
         if dup.any():
             i = int(np.flatnonzero(dup)[0])
@@ -169,23 +272,113 @@ class _Rows:
                 f"training_set has more than one row for asset_id {self.asset[i]} on "
                 f"{np.datetime64(int(self.day[i]), 'D')}; the loader needs one row per asset and date"
             )
+        del dup
         change = np.flatnonzero(self.asset[1:] != self.asset[:-1]) + 1
         self.seg_start = np.r_[0, change] if n else np.zeros(0, np.int64)
         self.seg_len = np.diff(np.r_[self.seg_start, n])
         self.seg_asset = self.asset[self.seg_start]
         self.seg_of_row = np.repeat(np.arange(len(self.seg_start), dtype=np.int32), self.seg_len)
         # int32 per-row metadata: it is the largest thing next to the block
-        self.pos = (np.arange(n) - self.seg_start[self.seg_of_row]).astype(
-            np.int32
-        )  # row index within its asset
+        itype = _index_dtype(n)
+        self.pos = np.arange(n, dtype=itype)  # row index within its asset
+        self.pos -= self.seg_start.astype(itype)[self.seg_of_row]
         # Warm-up: rows before the first row with every feature present never enter a window.
-        big = np.iinfo(np.int32).max
+        big = np.iinfo(itype).max
         first = np.where(self.complete, self.pos, big)
         self.warmup = np.minimum.reduceat(first, self.seg_start) if n else np.zeros(0, np.int64)
         self.warmup = np.minimum(self.warmup, self.seg_len)
 
     def __len__(self) -> int:
         return len(self.asset)
+
+
+def _complete_windows(complete: np.ndarray, lookback: int) -> np.ndarray:
+    """Per row: True when none of the ``lookback`` rows ending there (fewer at the start) misses a feature."""
+    n = len(complete)
+    itype = _index_dtype(n + 1)
+    gaps = np.zeros(n + 1, dtype=itype)  # gaps[e + 1] = incomplete rows among rows 0..e
+    np.cumsum(~complete, dtype=itype, out=gaps[1:])
+    out = np.empty(n, dtype=bool)
+    k = min(lookback - 1, n)  # windows ending before row L - 1 start at row 0
+    np.equal(gaps[1 : k + 1], 0, out=out[:k])
+    if n >= lookback:
+        np.equal(gaps[lookback:], gaps[: n - lookback + 1], out=out[lookback - 1 :])
+    return out
+
+
+class _Plan:
+    """What one split needs from the rows: each sample (compact arrays) and each asset's block range.
+
+    Vectorised over rows, no per-sample Python. Holds nothing per row, and drops each of ``rows``'
+    per-row arrays as soon as it is used, so the row metadata is gone before the block is allocated.
+    """
+
+    def __init__(
+        self,
+        rows: _Rows,
+        split: str,
+        bounds: SplitBoundaries,
+        lookback: int,
+        stride: int,
+        missing: str,
+        num_embeddings: int,
+    ) -> None:
+        # --- which rows end a sample window
+        seg = rows.seg_of_row
+        first_end = rows.warmup + lookback - 1  # first row (within its asset) that can end a window
+        short = rows.seg_len - rows.warmup < lookback + bounds.horizon  # too few rows: skipped
+        if first_end.max(initial=0) < np.iinfo(rows.pos.dtype).max:
+            first_end = first_end.astype(rows.pos.dtype)  # same values, half the per-row temporaries
+        ok = rows.pos >= first_end[seg]
+        ok &= ~short[seg]
+        ok &= ~np.isnan(rows.y)
+        if stride > 1:
+            ok &= (rows.pos - first_end[seg]) % stride == 0
+        ok &= split_mask(split, rows.day, rows.pos, rows.seg_start, seg, bounds)
+        if missing == "drop":  # a window is complete iff none of its L rows misses a feature
+            ok &= _complete_windows(rows.complete, lookback)
+        self.skipped = rows.seg_asset[short]
+        self.skipped_usable = (rows.seg_len - rows.warmup)[short]
+        del first_end, short
+        rows.pos = rows.complete = None  # consumed
+        n_rows = len(rows.day)
+        ends = np.flatnonzero(ok)  # row index of each sample's last row, sorted (asset, date)
+        del ok
+        ends = ends.astype(_index_dtype(n_rows), copy=False)
+
+        # --- per sample: compact arrays (widened per batch)
+        self.asset_ids = rows.asset[ends].astype(_id_dtype(num_embeddings))
+        rows.asset = None
+        self.y = rows.y[ends]  # float32
+        rows.y = None
+        self.days = rows.day[ends]  # int32 days since 1970-01-01
+
+        # --- per asset with samples: the row range its windows read, and where it sits in the block
+        seg_of_end = seg[ends]
+        if len(ends):
+            first_idx = np.r_[0, np.flatnonzero(seg_of_end[1:] != seg_of_end[:-1]) + 1]
+        else:
+            first_idx = np.zeros(0, np.int64)
+        used = seg_of_end[first_idx]
+        del seg_of_end
+        rows.seg_of_row = seg = None
+        last_idx = np.r_[first_idx[1:], len(ends)] - 1
+        lo = ends[first_idx].astype(np.int64) - lookback + 1
+        hi = ends[last_idx].astype(np.int64)
+        self.lengths = hi - lo + 1
+        self.offsets = np.r_[0, np.cumsum(self.lengths)[:-1]].astype(np.int64)
+        self.block_rows = int(self.lengths.sum())
+        self.assets = rows.seg_asset[used].astype(np.int64)
+        self.lo_day = rows.day[lo] if len(lo) else np.zeros(0, np.int32)
+        self.hi_day = rows.day[hi] if len(hi) else np.zeros(0, np.int32)
+        rows.day = None
+        # block row where each window begins: offset of its asset + (end - lo) - lookback + 1
+        itype = _index_dtype(self.block_rows)
+        k = np.repeat(np.arange(len(used), dtype=np.int32), np.diff(np.r_[first_idx, len(ends)]))
+        self.starts = (self.offsets - lo - lookback + 1).astype(itype)[k]
+        del k
+        self.starts += ends.astype(itype, copy=False)
+        del ends
 
 
 class WindowDataset(Dataset):
@@ -226,7 +419,10 @@ class WindowDataset(Dataset):
         self.boundaries = boundaries
         self.skipped_assets = dict(skipped_assets or {})
         self.config = dict(config or {})
-        self.label_dates = np.asarray(label_dates, dtype="datetime64[D]")
+        dates = np.asarray(label_dates)
+        if dates.dtype.kind == "M":
+            dates = dates.astype("datetime64[D]").astype(np.int64)
+        self._days = dates.astype(_index_dtype(int(np.abs(dates).max(initial=0)) + 1), copy=False)
         self.device = _resolve_device(device)
         # Where the block lives: on the GPU (gathers run there) unless asked to stay in host memory.
         host = torch.device("cpu")
@@ -234,8 +430,14 @@ class WindowDataset(Dataset):
         self._stage = self.device.type == "cuda" and self.block_device.type == "cpu"
         block = np.ascontiguousarray(block)
         self._block = torch.from_numpy(block).to(self.block_device)  # zero-copy on the CPU
-        self._starts = torch.from_numpy(np.asarray(starts, dtype=np.int64)).to(self.block_device)
-        self._asset_ids = torch.from_numpy(np.asarray(asset_ids, dtype=np.int64)).to(self.block_device)
+        # Per sample, compact: int32 window starts (when the block has < 2**31 rows), int16/int32 asset
+        # IDs (widened to int64 per batch), float32 labels, int32 label days.
+        starts = np.asarray(starts)
+        starts = starts.astype(_index_dtype(len(block)), copy=False)
+        ids = np.asarray(asset_ids)
+        ids = ids.astype(_id_dtype(max(self.num_embeddings, int(ids.max(initial=0)) + 1)), copy=False)
+        self._starts = torch.from_numpy(starts).to(self.block_device)
+        self._asset_ids = torch.from_numpy(ids).to(self.block_device)
         self._y = torch.from_numpy(np.asarray(y, dtype=np.float32)).to(self.block_device)
         self._make_views()
 
@@ -295,9 +497,12 @@ class WindowDataset(Dataset):
         """
         project, con, owned = _open(db_or_project, project)
         try:
+            if owned:
+                _lean(con)
             return cls._load(
                 con,
                 project,
+                owned=owned,
                 split=split,
                 lookback=project.loader.lookback if lookback is None else lookback,
                 stride=project.loader.stride if stride is None else stride,
@@ -333,7 +538,9 @@ class WindowDataset(Dataset):
         snapshot: str | None,
         device: str | torch.device,
         block_on_device: bool,
+        owned: bool = False,
     ) -> WindowDataset:
+        """Read one split; ``owned``: the connection is the loader's own, closed once the block is read."""
         if split not in SPLITS:
             raise ConfigError(f"unknown split {split!r} (choose train, valid or test)")
         if lookback < 1 or stride < 1:
@@ -350,41 +557,16 @@ class WindowDataset(Dataset):
         check_asset_ids(con, source)
         h = _horizon(source, project)
         label_col = _label_column(label, source.label_columns, h)
-        rows = _Rows(con, source, label_col)
+        rows = _Rows(con, source, label_col, grow=owned)
         if not len(rows):
             raise TrainingError("training_set is empty", hint="run `fstore build` first")
         first, last = np.array([rows.day.min(), rows.day.max()]).astype("datetime64[D]").astype(dt.date)
         bounds = resolve_boundaries(project.splits, first, last, h)
+        plan = _Plan(rows, split, bounds, lookback, stride, missing, source.num_embeddings)
+        del rows  # the per-row metadata goes before the block is allocated
+        _release_freed()
 
-        # --- which rows end a sample window (all vectorised over rows; no per-sample Python)
-        seg = rows.seg_of_row
-        first_end = rows.warmup + lookback - 1  # first row (within its asset) that can end a window
-        short = rows.seg_len - rows.warmup < lookback + h  # too few rows after warm-up: skipped
-        ok = (rows.pos >= first_end[seg]) & ~short[seg] & ~np.isnan(rows.y)
-        ok &= (rows.pos - first_end[seg]) % stride == 0
-        ok &= split_mask(split, rows.day, rows.pos, rows.seg_start, seg, bounds)
-        if missing == "drop":  # a window is complete iff none of its L rows misses a feature
-            gaps = np.r_[0, np.cumsum(~rows.complete, dtype=np.int32)]
-            ends = np.arange(len(rows), dtype=np.int32)
-            ok &= gaps[ends + 1] - gaps[np.maximum(ends - lookback + 1, 0)] == 0
-        ends = np.flatnonzero(ok)  # global row index of each sample's last row, sorted (asset, date)
-
-        # --- one block holding exactly the rows these windows read, asset by asset
-        seg_of_end = seg[ends]
-        used, first_idx = np.unique(seg_of_end, return_index=True)
-        last_idx = np.r_[first_idx[1:], len(ends)] - 1
-        lo = ends[first_idx] - lookback + 1 if len(ends) else np.zeros(0, np.int64)
-        hi = ends[last_idx] if len(ends) else np.zeros(0, np.int64)
-        lengths = hi - lo + 1
-        offsets = np.r_[0, np.cumsum(lengths)[:-1]] if len(lengths) else np.zeros(0, np.int64)
-        k = np.repeat(np.arange(len(used)), np.diff(np.r_[first_idx, len(ends)]))
-        starts = offsets[k] + (ends - lo[k]) - lookback + 1  # block row where each window begins
-
-        f = len(source.feature_names)
-        channels = 2 * f if (missing == "fill" and indicator) else f
-        block = np.empty((int(lengths.sum()), channels), dtype=np.float32)
-        _read_block(con, source, rows, lo, hi, block[:, :f])
-
+        skipped = _skipped_assets(con, source, plan.skipped, plan.skipped_usable)
         if stats is None:
             stats = fit_stats(
                 con, source.relation, source.feature_names, bounds.train_end, normalize, source.num_embeddings
@@ -397,19 +579,19 @@ class WindowDataset(Dataset):
                     f"{source.num_embeddings}",
                     hint="fit them again on this data (leave stats= out)",
                 )
-        if missing == "fill":
-            holes = np.isnan(block[:, :f])  # (N, F) bool: a quarter of the block, freed below
-            if indicator:
-                block[:, f:] = holes
-        stats.apply_(block[:, :f], offsets, rows.seg_asset[used])
-        if missing == "fill":
-            np.copyto(block[:, :f], 0.0, where=holes)  # 0 after z-scoring = the training mean
-            del holes
+
+        # --- one block holding exactly the rows these windows read, asset by asset
+        f = len(source.feature_names)
+        channels = 2 * f if (missing == "fill" and indicator) else f
+        block = np.empty((plan.block_rows, channels), dtype=np.float32)
+        _read_block(con, source, plan, block[:, :f], grow=owned)
+        if owned:
+            con.close()  # DuckDB's instance and buffers go as soon as the block is read
+        _normalize_block(block, f, stats, plan, fill=missing == "fill")
 
         names = source.feature_names
         if channels > f:
             names = (*names, *(f"{n}__missing" for n in names))
-        skipped = _skipped_assets(con, source, rows.seg_asset[short], (rows.seg_len - rows.warmup)[short])
         config = {
             "split": split,
             "lookback": lookback,
@@ -424,10 +606,10 @@ class WindowDataset(Dataset):
         fingerprint = dataset_fingerprint(source, names, config)
         return cls(
             block=block,
-            starts=starts,
-            asset_ids=rows.asset[ends].astype(np.int64),
-            y=rows.y[ends].astype(np.float32),
-            label_dates=rows.day[ends].astype("datetime64[D]"),
+            starts=plan.starts,
+            asset_ids=plan.asset_ids,
+            y=plan.y,
+            label_dates=plan.days,
             lookback=lookback,
             feature_names=names,
             num_embeddings=source.num_embeddings,
@@ -447,6 +629,11 @@ class WindowDataset(Dataset):
 
     def __len__(self) -> int:
         return int(self._starts.shape[0])
+
+    @property
+    def label_dates(self) -> np.ndarray:
+        """Each sample's label date, ``(n,)`` datetime64[D] (kept as int32 days; a new array each time)."""
+        return self._days.astype("datetime64[D]")
 
     @property
     def num_features(self) -> int:
@@ -485,7 +672,7 @@ class WindowDataset(Dataset):
 
     def _batch(self, idx: torch.Tensor) -> Batch:
         starts = self._starts.index_select(0, idx)
-        ids, y = self._asset_ids.index_select(0, idx), self._y.index_select(0, idx)
+        ids, y = self._asset_ids.index_select(0, idx).long(), self._y.index_select(0, idx)
         if self._stage:
             return self._staged_batch(starts, ids, y)
         return self._gather_rows(starts), ids, y
@@ -513,10 +700,12 @@ class WindowDataset(Dataset):
     def _order(self, shuffle: bool, seed: int) -> torch.Tensor:
         """Sample order for one epoch, on the block's device; the same seed gives the same order there."""
         n, dev = len(self), self.block_device
+        # int32 on the CPU (half the memory; torch draws the same permutation as with int64)
+        dtype = torch.int32 if dev.type == "cpu" and n < np.iinfo(np.int32).max else torch.int64
         if not shuffle:
-            return torch.arange(n, device=dev)
+            return torch.arange(n, device=dev, dtype=dtype)
         # Drawn where the block lives: a CPU randperm plus copy would cost more than a GPU epoch's gathers.
-        return torch.randperm(n, generator=torch.Generator(dev).manual_seed(seed), device=dev)
+        return torch.randperm(n, generator=torch.Generator(dev).manual_seed(seed), device=dev, dtype=dtype)
 
     def batches(
         self,
@@ -545,26 +734,33 @@ class WindowDataset(Dataset):
             return
         order = self._order(shuffle, seed) if order is None else order.to(self.block_device)
         stop = len(order) - len(order) % batch_size if drop_last else len(order)
-        # One permutation per epoch (three gathers), so a batch is slices plus one window gather.
-        starts, ids, ys = (t.index_select(0, order) for t in (self._starts, self._asset_ids, self._y))
-        if self._stage:
-            for a in range(0, stop, batch_size):
-                yield self._staged_batch(
-                    starts[a : a + batch_size], ids[a : a + batch_size], ys[a : a + batch_size]
-                )
-            return
         # On a GPU a batch is launch-bound (~10 us per kernel), so gather up to _GPU_CHUNK_BYTES of
         # windows in one kernel and hand out slices of it; on the CPU gather batch by batch.
         per_batch = batch_size * self.lookback * self.num_features * 4
         group = max(1, _GPU_CHUNK_BYTES // per_batch) if self.block_device.type == "cuda" else 1
-        for a in range(0, stop, batch_size * group):
-            b = min(a + batch_size * group, stop)
-            xs = self._gather_rows(starts[a:b])  # (≤ group·B, L, C)
-            for k in range(a, b, batch_size):
-                yield xs[k - a : k - a + batch_size], ids[k : k + batch_size], ys[k : k + batch_size]
+        # The epoch's order is applied to starts, IDs and labels a segment at a time (three gathers per
+        # segment): no full-epoch copies of them, and IDs are widened to int64 only here.
+        segment = batch_size * max(group, _CPU_SEGMENT // batch_size, 1)
+        for s0 in range(0, stop, segment):
+            sel = order[s0 : min(s0 + segment, stop)]
+            starts = self._starts.index_select(0, sel)
+            ids = self._asset_ids.index_select(0, sel).long()
+            ys = self._y.index_select(0, sel)
+            n = len(sel)
+            if self._stage:
+                for a in range(0, n, batch_size):
+                    yield self._staged_batch(
+                        starts[a : a + batch_size], ids[a : a + batch_size], ys[a : a + batch_size]
+                    )
+                continue
+            for a in range(0, n, batch_size * group):
+                b = min(a + batch_size * group, n)
+                xs = self._gather_rows(starts[a:b])  # (≤ group·B, L, C)
+                for k in range(a, b, batch_size):
+                    yield xs[k - a : k - a + batch_size], ids[k : k + batch_size], ys[k : k + batch_size]
 
     def _date_batches(self, shuffle: bool, seed: int) -> Iterator[Batch]:
-        days = self.label_dates.astype(np.int64)
+        days = self._days
         order = np.argsort(days, kind="stable")
         cuts = np.flatnonzero(np.diff(days[order])) + 1
         groups = np.split(order, cuts) if len(order) else []
@@ -586,7 +782,7 @@ class WindowDataset(Dataset):
             raise IndexError(f"sample {i} out of range for {n} samples")
         row = int(self._starts[i])
         x = self._windows[row].view(self.lookback, self.num_features).clone()  # (L, C)
-        return x, self._asset_ids[i], self._y[i]
+        return x, self._asset_ids[i].long(), self._y[i]
 
     def to_arrays(self, chunk: int = 65536) -> dict[str, np.ndarray]:
         """Every sample materialised: X (n, L, C) float32, asset_ids (n,) int64, y (n,) float32, label_dates."""
@@ -597,7 +793,7 @@ class WindowDataset(Dataset):
             x[a : a + len(idx)] = self.gather(idx).cpu().numpy()
         return {
             "X": x,
-            "asset_ids": self._asset_ids.cpu().numpy(),
+            "asset_ids": self._asset_ids.cpu().numpy().astype(np.int64),
             "y": self._y.cpu().numpy(),
             "label_dates": self.label_dates.copy(),
         }
@@ -615,35 +811,61 @@ def dataset_fingerprint(source: Source, channels: tuple[str, ...], config: dict[
 
 
 def _read_block(
-    con: duckdb.DuckDBPyConnection,
-    source: Source,
-    rows: _Rows,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    out: np.ndarray,
+    con: duckdb.DuckDBPyConnection, source: Source, plan: _Plan, out: np.ndarray, *, grow: bool
 ) -> None:
-    """Fill ``out`` (N, F) with the feature rows lo..hi of each asset, in (asset, date) order."""
-    if not len(lo):
-        return
-    # The ranges go in as a VALUES list (one row per asset): registering an Arrow table would make
-    # DuckDB import pandas, ~20 MB and ~0.5 s before the first batch.
-    values = ", ".join(
-        f"({int(a)}, {int(d0)}, {int(d1)})"
-        for a, d0, d1 in zip(rows.asset[lo], rows.day[lo], rows.day[hi], strict=True)
-    )
-    cols = ", ".join(f"t.{_quote(f)}::float" for f in source.feature_names)  # float32 straight from DuckDB
-    sql = (
-        f"with r(asset_id, lo, hi) as (values {values})"
-        f" select {cols} from {source.relation} t join r on t.asset_id = r.asset_id"
-        f" and (t.ts::date - date '1970-01-01')::integer between r.lo and r.hi order by t.asset_id, t.ts"
-    )
-    at = 0
-    for batch in con.sql(sql).to_arrow_reader(_READ_ROWS):
+    """Fill ``out`` (N, F) with each asset's feature rows lo..hi, in (asset, date) order.
+
+    One query per range of assets of about ``_QUERY_BYTES`` (DuckDB sorts a query's result before
+    handing out its first row, so this bounds DuckDB's copy), streamed as Arrow record batches of
+    float32 columns into ``out``: no full-size Arrow, Polars or float64 copy ever exists.
+    """
+    cols = ", ".join(f"t.{_quote(f)}::float" for f in source.feature_names)  # float32 from DuckDB
+
+    def write(batch: pa.RecordBatch, at: int) -> int:
         part = _arrow_matrix(batch)  # (rows, F) float32; NULL → NaN
+        if at + len(part) > len(out):
+            raise TrainingError("training_set changed while it was read (more rows than expected)")
         out[at : at + len(part)] = part
-        at += len(part)
+        return len(part)
+
+    at = 0
+    per_query = _QUERY_BYTES // (4 * out.shape[1] + 32)  # float32 features + sort keys, per row
+    for i, j in _asset_chunks(plan.assets, plan.lengths, per_query):
+        # The ranges go in as a VALUES list (one row per asset): registering an Arrow table would make
+        # DuckDB import pandas, ~20 MB and ~0.5 s before the first batch.
+        values = ", ".join(
+            f"({a}, {d0}, {d1})"
+            for a, d0, d1 in zip(
+                plan.assets[i:j].tolist(), plan.lo_day[i:j].tolist(), plan.hi_day[i:j].tolist(), strict=True
+            )
+        )
+        sql = (
+            f"with r(asset_id, lo, hi) as (values {values})"
+            f" select {cols} from {source.relation} t join r on t.asset_id = r.asset_id"
+            f" and (t.ts::date - date '1970-01-01')::integer between r.lo and r.hi"
+            f" where t.asset_id between {int(plan.assets[i])} and {int(plan.assets[j - 1])}"
+            f" order by t.asset_id, t.ts"
+        )
+        at = _read_sorted(con, sql, write, at, grow)
     if at != len(out):
         raise TrainingError(f"training_set changed while it was read ({at} rows, expected {len(out)})")
+
+
+def _normalize_block(block: np.ndarray, f: int, stats: NormStats, plan: _Plan, *, fill: bool) -> None:
+    """z-score the feature channels in place; with ``fill``, NaN → 0 (and the indicator channels).
+
+    Row range by row range, so the NaN mask is never a full (N, F) array.
+    """
+    stats.apply_(block[:, :f], plan.offsets, plan.assets)
+    if not fill:
+        return
+    indicator = block.shape[1] > f
+    for a in range(0, len(block), _READ_ROWS):
+        part = block[a : a + _READ_ROWS, :f]
+        holes = np.isnan(part)
+        if indicator:
+            block[a : a + _READ_ROWS, f:] = holes
+        np.copyto(part, 0.0, where=holes)  # 0 after z-scoring = the training mean
 
 
 def _skipped_assets(

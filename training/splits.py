@@ -75,10 +75,11 @@ def resolve_boundaries(splits: SplitsConfig, first: dt.date, last: dt.date, hori
     return SplitBoundaries(train_end=train_end, valid_end=valid_end, horizon=horizon, embargo=embargo)
 
 
-def _per_asset_count(flag: np.ndarray, seg_start: np.ndarray, seg_of_row: np.ndarray) -> np.ndarray:
-    """Per row: how many rows of its asset have ``flag`` set (``flag`` is a prefix within each asset)."""
-    counts = np.add.reduceat(flag.astype(np.int32), seg_start) if len(flag) else np.zeros(0, np.int32)
-    return counts[seg_of_row]
+def _per_asset_count(flag: np.ndarray, seg_start: np.ndarray) -> np.ndarray:
+    """Per asset: how many of its rows have ``flag`` set (``flag`` is a prefix within each asset)."""
+    if not len(flag):
+        return np.zeros(0, np.int32)
+    return np.add.reduceat(flag, seg_start, dtype=np.int32)
 
 
 def split_mask(
@@ -101,10 +102,13 @@ def split_mask(
     valid_end = (bounds.valid_end - epoch).days
     h, e = bounds.horizon, bounds.embargo
     # Dates are sorted within an asset, so "rows up to a boundary" is a prefix of each asset: k rows.
-    k_train = _per_asset_count(days <= train_end, seg_start, seg_of_row)
-    k_valid = _per_asset_count(days <= valid_end, seg_start, seg_of_row)
+    # The rules are applied per asset (t + h < k is t < k - h), so each costs one int32 gather per row.
+    k_train = _per_asset_count(days <= train_end, seg_start)
     if split == "train":
-        return pos + h < k_train  # purge: row t + h, where the label is realised, is still <= train_end
+        return pos < (k_train - h)[seg_of_row]  # purge: row t + h, where the label is realised, <= train_end
+    k_valid = _per_asset_count(days <= valid_end, seg_start)
     if split == "valid":
-        return (pos >= k_train + e) & (pos + h < k_valid)
-    return pos >= k_valid + e
+        mask = pos >= (k_train + e)[seg_of_row]
+        mask &= pos < (k_valid - h)[seg_of_row]
+        return mask
+    return pos >= (k_valid + e)[seg_of_row]
