@@ -266,3 +266,39 @@ def test_failing_model_is_reported_and_its_descendants_skipped(built) -> None:
     assert (
         sorted(p.name for p in (project.path(project.paths.spark_output) / "stg_prices").iterdir()) == before
     )
+
+
+DRIVER_MODEL = """
+import polars as pl
+
+from features import model
+
+
+@model
+def last_close(stg_prices: pl.DataFrame) -> pl.DataFrame:
+    return stg_prices.group_by("asset_id").agg(pl.col("close").sort_by("ts").last())
+"""
+
+
+def test_python_models_run_per_asset_through_apply_in_arrow_or_on_the_driver(built, spark, capsys) -> None:
+    from features.engines.spark import SparkBuild, python_frame
+    from features.models.dag import build_dag
+    from features.models.discovery import discover
+
+    project = built[0]
+    extra = project.root / "library" / "last_close.py"
+    extra.write_text(DRIVER_MODEL)
+    try:
+        dag = build_dag(discover(project).models)
+        b = SparkBuild(spark, project, dag, project.path(project.paths.spark_output), {})
+        b.columns = {name: spark.table(name).columns for name in ("stg_prices", "feature_params")}
+        python_frame(b, dag.models["macd_features"]).explain()  # group_by="asset_id"
+        grouped_plan = capsys.readouterr().out
+        frame = python_frame(b, dag.models["last_close"])  # no group_by: runs on the driver
+        frame.explain()
+        driver_plan = capsys.readouterr().out
+        assert frame.count() == 8
+    finally:
+        extra.unlink()
+    assert "FlatMapGroupsInArrow [asset_id" in grouped_plan
+    assert "FlatMapGroupsInArrow" not in driver_plan

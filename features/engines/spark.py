@@ -14,10 +14,10 @@
   asset: at 154–2,000 assets those are thousands of small files (see :func:`write_table`).
 - **Python models** with ``group_by`` run per group through ``groupBy(col).applyInArrow``: each group
   arrives as an Arrow table, becomes a Polars frame, goes through the model's own function and returns
-  as Arrow (no pandas). Inputs without the group column are collected once and passed whole to every
-  group. Models without ``group_by`` (``labels``) cannot be split safely, so their inputs are collected
-  to the driver and the function runs there, like on DuckDB: fine for daily bars of a few thousand
-  assets, the first thing to give a ``group_by`` when it is not.
+  as Arrow (no pandas). Inputs without the group column (``feature_params``) are collected once and
+  passed whole to every group. Models without ``group_by``, or with several inputs holding the group
+  column, cannot be split safely: their inputs are collected to the driver and the function runs
+  there, like on DuckDB — fine for daily bars of a few thousand assets.
 - **Data tests** run their transpiled queries in the session.
 
 Every build on Spark is a full build (no fingerprints or incremental refresh); the DuckDB warehouse's
@@ -495,6 +495,7 @@ __all__ = [
     "build",
     "export_sources",
     "output_dir",
+    "python_frame",
     "require_pyspark",
     "run_check",
     "run_checks",
