@@ -47,8 +47,8 @@ if TYPE_CHECKING:
 
     from features.models.discovery import Model
 
-_TEMPS = ("__fstore_hw", "__fstore_r", "__fstore_new")
 
+OWN_TAIL = "__own_tail"  # key in the stats: the earliest per-partition max time of the model itself
 Stats = dict[str, list[str | None]]  # input -> [max time, xor of row hashes, tail time], as text
 
 
@@ -68,7 +68,11 @@ def input_stats(
     h = model.header
     t = quote(h.time_column or "")
     p = f"u.{quote(h.partition_by)}" if h.partition_by else "1"
-    out: Stats = {}
+    own = con.execute(
+        f"select min(hw)::varchar from (select {p.replace('u.', 'm.', 1)} as p, max(m.{t}) as hw"
+        f" from {quote(model.name)} m group by 1)"
+    ).fetchall()[0][0]
+    out: Stats = {OWN_TAIL: [own]}
     for name in windowed:
         if name in checked:
             row = con.execute(
@@ -158,14 +162,16 @@ def refresh(
     func: Any = None,
     checked: Mapping[str, list[str | None]] | None = None,
     tails: Mapping[str, str | None] | None = None,
+    own_tail: str | None = None,
 ) -> tuple[int, Stats]:
     """Run one incremental refresh of ``model`` inside the caller's transaction.
 
     ``checked`` maps inputs not built incrementally by fstore (sources, tables, views) to the
     [max time, row hash] recorded at the last build: if their rows up to that time changed, history was
     restated and :class:`Restated` is raised (the caller rebuilds in full). ``tails`` maps the other
-    windowed inputs to the tail time recorded last time (None: scan it whole). Returns the rows
-    written and the new stats of the windowed inputs.
+    windowed inputs to the tail time recorded last time (None: scan it whole); ``own_tail`` is the
+    earliest partition maximum of the model itself last time. Returns the rows written and the new
+    stats (windowed inputs, and the model's own tail).
     """
     h = model.header
     t = quote(h.time_column or "")
@@ -180,10 +186,15 @@ def refresh(
             file=model.file,
             model=model.name,
         )
+    # per-partition high-water marks; every partition's max was at or after `own_tail` last time, so
+    # only rows from there on are aggregated (a partition below it would count as new: slower, exact)
+    bound, params = ("", []) if own_tail is None else (f" where m.{t} >= ?", [own_tail])
     con.execute(
         f"create or replace temp table __fstore_hw as select {p('m')} as p, max(m.{t}) as hw"
-        f" from {quote(model.name)} m group by 1"
+        f" from {quote(model.name)} m{bound} group by 1",
+        params,
     )
+    stats: Stats = {OWN_TAIL: [con.execute("select min(hw)::varchar from __fstore_hw").fetchall()[0][0]]}
     back = model.lookback
     single = len(windowed) == 1
     # 1. per input: where its changes start, as a time (NULL: the partition's whole history). With one
@@ -191,7 +202,12 @@ def refresh(
     checked = checked or {}
     tails = tails or {}
     starts = []
-    stats: Stats = {}
+    # one partition: its mark is a constant, no join of every input row needed
+    hw_join = (
+        f"left join __fstore_hw hw on {p('u')} = hw.p"
+        if h.partition_by
+        else "cross join (select max(hw) as hw from __fstore_hw) hw"
+    )
     for i, name in enumerate(windowed):
         shift = _shift(model, name, upstream_ahead)
         depth = _depth(model, name, windowed, upstream_ahead)
@@ -219,7 +235,7 @@ def refresh(
             f" select {p('u')} as p, bool_or(hw.hw is null) as new_partition,"
             f" min(u.{t}) filter (where hw.hw is null or u.{t} > hw.hw) as first_new, {tops} as tops,"
             f" {hashes}"
-            f" from {quote(name)} u left join __fstore_hw hw on {p('u')} = hw.p{where} group by 1",
+            f" from {quote(name)} u {hw_join}{where} group by 1",
             params,
         )
         if name not in checked:  # the tail the next refresh may start its pass from
@@ -245,7 +261,7 @@ def refresh(
         "create or replace temp table __fstore_r as select p, bool_or(r is null) as whole, min(r) as r,"
         " min(rs) as rs from (" + " union all ".join(starts) + ") group by p"
     )
-    temps = [*_TEMPS, *(f"__fstore_c{i}" for i in range(len(windowed)))]
+    temps = ["__fstore_new"]  # holds rows: dropped after use; the small bookkeeping temps are replaced
     if not con.execute("select count(*) from __fstore_r").fetchall()[0][0]:
         _drop(con, temps)
         return 0, stats  # no input has new rows
@@ -308,13 +324,21 @@ def refresh(
                 )
             m = quote(model.name)
             # the last row before r: at hw when r is after it (an append), else found by a scan
+            lo = (
+                con.execute(
+                    f"create or replace temp table __fstore_last as select r.p, hw.hw as t from __fstore_r r"
+                    f" join __fstore_hw hw on r.p = hw.p where not r.whole and r.r > hw.hw"
+                    f" union all select {p('m')}, max(m.{t}) from {m} m join __fstore_r r on {p('m')} = r.p"
+                    f" join __fstore_hw hw on r.p = hw.p where not r.whole and r.r <= hw.hw and m.{t} < r.r"
+                    f" group by 1"
+                ).fetchall()
+                and con.execute("select min(t) from __fstore_last").fetchall()[0][0]
+            )
+            # the bound as a parameter: a plain filter ahead of the join, so few rows reach it
             this = (
-                f"with last as (select r.p, hw.hw as t from __fstore_r r join __fstore_hw hw on r.p = hw.p"
-                f" where not r.whole and r.r > hw.hw union all select {p('m')}, max(m.{t}) from {m} m"
-                f" join __fstore_r r on {p('m')} = r.p join __fstore_hw hw on r.p = hw.p"
-                f" where not r.whole and r.r <= hw.hw and m.{t} < r.r group by 1)"
-                f" select m.* from {m} m join last on {p('m')} = last.p and m.{t} = last.t"
-                f" where m.{t} >= (select min(t) from last)"
+                f"select m.* from {m} m join __fstore_last l on {p('m')} = l.p and m.{t} = l.t"
+                f" where m.{t} >= $lo",
+                {"lo": lo},
             )
         frame = python_frame(con, model, func, inputs, this)
         con.register("__fstore_frame", frame.to_arrow())
@@ -331,14 +355,16 @@ def refresh(
     for name in shadows:  # the inputs are themselves again
         con.execute(f"drop table temp.main.{quote(name)}")
     target = quote(model.name)
-    overlap = con.execute(
-        "select count(*) from __fstore_r r join __fstore_hw hw on r.p = hw.p where r.whole or r.r <= hw.hw"
-    ).fetchall()[0][0]
-    if (
-        overlap
-    ):  # only when rows already built are recomputed (look-ahead, short history): not for plain appends
+    overlap, whole, first = con.execute(
+        "select count(*), bool_or(r.whole), min(r.r) from __fstore_r r join __fstore_hw hw on r.p = hw.p"
+        " where r.whole or r.r <= hw.hw"
+    ).fetchall()[0]
+    if overlap:  # only when rows already built are recomputed (look-ahead, short history): not appends
+        early = ("", []) if whole else (f" and {target}.{t} >= ?", [first])  # cheap filter before the join
         con.execute(
-            f"delete from {target} using __fstore_r r where r.p = {p(target)} and (r.whole or {target}.{t} >= r.r)"
+            f"delete from {target} using __fstore_r r where r.p = {p(target)}"
+            f" and (r.whole or {target}.{t} >= r.r){early[0]}",
+            early[1],
         )
     keys = set(h.unique_key)
     if keys and not (h.time_column in keys and (h.partition_by is None or h.partition_by in keys)):

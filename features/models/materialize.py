@@ -46,11 +46,11 @@ def python_frame(
     model: Model,
     func: Any,
     inputs: Mapping[str, str],
-    this: str | None = None,
+    this: tuple[str, dict[str, object]] | None = None,
 ) -> pl.DataFrame:
     """Call a Python model: each parameter gets its relation (``inputs[param]`` is a SELECT) as Polars.
 
-    ``this`` (a SELECT of the model's own previous rows) is passed to a stateful model's ``this``
+    ``this`` (a SELECT of the model's own previous rows, and its named parameters) is passed to a stateful model's ``this``
     parameter in an incremental refresh; a full build leaves it at the function's default (None).
     """
     import polars as pl
@@ -58,7 +58,7 @@ def python_frame(
     con.complete()  # finish any half-read result of execute(): DuckDB refuses con.sql() until then
     frames = {param: con.sql(inputs[param]).pl() for param in (r.name for r in model.refs)}
     if this is not None and model.stateful:
-        frames["this"] = con.sql(this).pl()
+        frames["this"] = con.sql(this[0], params=this[1]).pl()
     result = func(**frames)
     if isinstance(result, pl.LazyFrame):
         result = result.collect()

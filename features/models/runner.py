@@ -247,7 +247,7 @@ def _execute(con: duckdb.DuckDBPyConnection, dag: Dag, p: Plan, run: ModelRun, b
         if run.action == "view":
             mat.create_view(con, model, have)
         elif run.action == "incremental":
-            from features.models.incremental import Restated, refresh
+            from features.models.incremental import OWN_TAIL, Restated, refresh
 
             win, static = p.windowed[model.name]
             recorded = json.loads(p.previous[model.name].input_stats)
@@ -255,7 +255,8 @@ def _execute(con: duckdb.DuckDBPyConnection, dag: Dag, p: Plan, run: ModelRun, b
             tails = {i: _tail(recorded.get(i)) for i in win if i not in checked}
             try:
                 ahead = dataclasses.replace(model, ahead=p.own_ahead[model.name])
-                run.rows, stats = refresh(con, ahead, win, static, p.ahead, func, checked, tails)
+                own_tail = (recorded.get(OWN_TAIL) or [None])[0]
+                run.rows, stats = refresh(con, ahead, win, static, p.ahead, func, checked, tails, own_tail)
             except Restated as restated:
                 run.action, run.note = "full", f"history of `{restated}` changed since the last build"
         if run.action == "full" and model.kind == "python":
