@@ -13,7 +13,13 @@ which. Figures (lookback 60, batch 1024 unless noted):
 * gather bytes/s: bytes of X produced per second by ``batches()`` vs a large single-thread numpy copy;
 * samples/s vs a per-sample ``torch.utils.data.Dataset`` + ``DataLoader`` over the same block;
 * warehouse open → first batch, seconds (in a fresh process, imports excluded and shown apart);
-* peak RSS growth while loading vs the float32 block (in a fresh process);
+* peak RSS growth while loading (open → first batch) vs the float32 block, at two sizes: the default
+  project's warehouse and a large ``training_set`` written directly in DuckDB by :func:`make_large`
+  (2,000 assets × up to 5,000 business days × the default project's 11 features; ``--large-db PATH``
+  keeps it between runs). Each measurement is a fresh child process, imports done before the
+  baseline; the peak is the kernel's high-water mark (VmHWM, reset after imports) cross-checked by
+  sampling RSS every millisecond; best of two runs, plus a third with tracemalloc for the share that
+  is the loader's own numpy arrays. ``--memory-only`` runs just these;
 * on CUDA: on-device windows/s at batch 1024 and 4096, the pinned-host path, and the share of a
   small GRU training step spent waiting for data.
 """
@@ -24,7 +30,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -85,6 +90,78 @@ def make_synthetic(path: Path, assets: int = 154, features: int = 20, years: int
     con.close()
 
 
+FEATURES = (
+    "ret_1d",
+    "ret_5d",
+    "ret_20d",
+    "vol_20",
+    "sma_ratio_20",
+    "rsi_14",
+    "volume_z_20",
+    "hl_range",
+    "macd",
+    "macd_signal",
+    "ret_1d_cs_rank",
+)  # the default project's feature columns (training_set's schema), warm-up rows per feature below
+WARMUP = (1, 5, 20, 20, 19, 14, 19, 0, 25, 33, 1)
+
+
+def make_large(path: Path, assets: int = 2000, rows: int = 5000) -> None:
+    """A large ``training_set`` with the default warehouse's schema, written directly in DuckDB.
+
+    ``assets`` × up to ``rows`` business days (a ninth of the assets list later, with fewer rows),
+    the 11 DOUBLE feature columns of the default project (NULL during each feature's warm-up),
+    ``fwd_ret_1d`` / ``label_up`` (NULL on an asset's last row), ``dim_symbol``, ``mapping_versions``,
+    the ``training_features`` view and a ``_fstore_models`` row, like a built warehouse; stored in
+    (asset_id, ts) order. Not the synthetic market's prices: the loader only reads this table.
+    """
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    con.execute("select setseed(0.42)")
+    feats = ", ".join(
+        f"case when d.i < {w} then null else (random() - 0.5) * {k + 1} end::double as {name}"
+        for k, (name, w) in enumerate(zip(FEATURES, WARMUP, strict=True))
+    )
+    con.execute(
+        f"""
+        create table training_set as
+        with days as (
+            select ts::date as ts, row_number() over (order by ts) - 1 as k
+            from range(date '2000-01-03', date '2000-01-03' + interval '{rows * 7 // 5 + 7} days',
+                       interval 1 day) r(ts)
+            where dayofweek(ts) between 1 and 5
+        ), d as (
+            select a.asset_id::integer as asset_id, days.ts,
+                   days.k - ((a.asset_id * 37) % 9) * {rows // 40} as i,
+                   {rows} - ((a.asset_id * 37) % 9) * {rows // 40} as n
+            from range({assets}) a(asset_id), days
+            where days.k < {rows} and days.k >= ((a.asset_id * 37) % 9) * {rows // 40}
+        )
+        select d.asset_id, 'SYN' || lpad(d.asset_id::varchar, 4, '0') as symbol, d.ts, {feats},
+               case when d.i = d.n - 1 then null else (random() - 0.5) / 10 end::double as fwd_ret_1d,
+               case when d.i = d.n - 1 then null else (random() > 0.5)::integer end as label_up
+        from d order by d.asset_id, d.ts
+        """
+    )
+    con.execute(
+        f"create table dim_symbol as select range::integer as asset_id, 'SYN' || lpad(range::varchar, 4, '0')"
+        f" as symbol, 'sectors' as category, 'Synthetic' as subcategory, true as is_active from range({assets})"
+    )
+    con.execute(
+        "create table mapping_versions as select '1.0' as version, 1 as seq, now()::timestamp as created_at"
+    )
+    con.execute("create table _fstore_models as select 'training_set' as model, md5('large') as fingerprint")
+    con.execute(
+        "create view training_features as select (row_number() over (order by column_index) - 1)::integer"
+        " as position, column_name as feature, data_type from duckdb_columns()"
+        " where table_name = 'training_set' and column_name not in ('asset_id', 'symbol', 'ts')"
+        " and not starts_with(column_name, 'fwd_ret_') and not starts_with(column_name, 'label_')"
+    )
+    con.execute("checkpoint")
+    con.close()
+
+
 def find_data(tmp: Path) -> tuple[Path, str]:
     default = REPO / "data" / "warehouse.duckdb"
     if default.exists():
@@ -108,41 +185,124 @@ def find_data(tmp: Path) -> tuple[Path, str]:
     )
 
 
+class PeakRSS:
+    """Peak resident set size of this process from now on: the kernel's high-water mark (VmHWM, reset
+    through /proc/self/clear_refs) and, as a cross-check, RSS sampled every millisecond by a thread."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.base = _rss_bytes()
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")  # reset VmHWM to the current RSS (Linux >= 4.0)
+            self.hwm_reset = True
+        except OSError:
+            self.hwm_reset = False
+        self.sampled = self.base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.001):
+            self.sampled = max(self.sampled, _rss_bytes())
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        self.sampled = max(self.sampled, _rss_bytes())
+        hwm = self.sampled
+        if self.hwm_reset:
+            with open("/proc/self/status") as fh:
+                line = next(x for x in fh if x.startswith("VmHWM:"))
+            hwm = max(hwm, int(line.split()[1]) * 1024)
+        return {
+            "rss_base": self.base,
+            "rss_peak_growth": hwm - self.base,
+            "rss_sampled_growth": self.sampled - self.base,
+        }
+
+
 def child_first_batch(db: str, mode: str) -> dict:
-    """Run in a fresh process. ``time``: open → first batch. ``memory``: RSS and numpy-traced peaks."""
+    """Run in a fresh process. ``time``: open → first batch. ``memory``: peak RSS growth while loading."""
     t0 = time.perf_counter()
+    import duckdb  # noqa: F401  (imports are not part of loading: done before the baseline)
+    import numpy  # noqa: F401
     import torch
 
     from training.loader import WindowDataset
 
     imports = time.perf_counter() - t0
     if mode == "time":
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         ds = WindowDataset.from_warehouse(db, "train", lookback=LOOKBACK)
         x, _, _ = next(ds.batches(BATCH, seed=0))
         return {
             "imports_s": imports,
             "open_to_first_batch_s": time.perf_counter() - t1,
+            "open_to_first_batch_cpu_s": time.process_time() - c1,
             "x_shape": list(x.shape),
         }
     import tracemalloc
 
-    base = _rss_bytes()
-    tracemalloc.start()  # numpy reports its buffers here: the loader's own arrays, not DuckDB's
+    traced = mode == "memory-traced"
+    peak = PeakRSS()
+    if traced:
+        tracemalloc.start()  # numpy reports its buffers here: the loader's own arrays, not DuckDB's
+    c1 = time.process_time()
     ds = WindowDataset.from_warehouse(db, "train", lookback=LOOKBACK)
     next(ds.batches(BATCH, seed=0))
-    _, traced_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    cpu = time.process_time() - c1
+    traced_peak = tracemalloc.get_traced_memory()[1] if traced else None
+    if traced:
+        tracemalloc.stop()
+    out = peak.stop()
     return {
-        "rss_base": base,
-        "rss_peak_growth": peak - base,
-        "rss_after_load": _rss_bytes() - base,  # warehouse connection closed, block kept
+        **out,
+        "rss_after_load": _rss_bytes() - out["rss_base"],  # warehouse connection closed, block kept
         "numpy_peak": traced_peak,
+        "load_cpu_s": cpu,
         "block_bytes": ds.block_bytes,
         "samples": len(ds),
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def memory_figures(db: Path, runs: int = 2) -> dict:
+    """Peak RSS growth while loading the train split, each run in a fresh child process (best of
+    ``runs``: RSS is not disturbed by load, the spread is the allocator's), plus one traced run."""
+    best: dict | None = None
+    for mode in ["memory"] * runs + ["memory-traced"]:
+        cmd = [sys.executable, __file__, "--child", mode, "--db", str(db)]
+        child = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        got = json.loads(child.stdout.strip().splitlines()[-1])
+        if mode == "memory-traced":
+            best["numpy_peak"] = got["numpy_peak"]
+        elif best is None or got["rss_peak_growth"] < best["rss_peak_growth"]:
+            best = got
+    return best
+
+
+def _memory_rows(label: str, m: dict) -> list[tuple[str, str]]:
+    block = m["block_bytes"]
+    return [
+        (
+            f"{label}: peak RSS growth while loading",
+            f"{m['rss_peak_growth'] / 2**20:.1f} MiB = {m['rss_peak_growth'] / block:.2f}x the float32 block"
+            f" of {block / 2**20:.1f} MiB ({m['samples']:,} windows; CPU {m['load_cpu_s']:.2f} s;"
+            f" process after imports {m['rss_base'] / 2**20:.0f} MiB)",
+        ),
+        (
+            f"{label}:   of it, the loader's numpy arrays",
+            f"{m['numpy_peak'] / 2**20:.1f} MiB = {m['numpy_peak'] / block:.2f}x the block"
+            " (the rest: DuckDB instance and buffers, Arrow batches)",
+        ),
+        (
+            f"{label}: RSS growth after load (warehouse closed)",
+            f"{m['rss_after_load'] / 2**20:.1f} MiB = {m['rss_after_load'] / block:.2f}x",
+        ),
+    ]
 
 
 def memcpy_bandwidth() -> float:
@@ -264,8 +424,16 @@ def gpu_figures(db: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print a markdown table too")
-    parser.add_argument("--child", choices=["time", "memory"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["time", "memory", "memory-traced"], help=argparse.SUPPRESS)
     parser.add_argument("--db", help="a warehouse file to read instead of the default project's")
+    parser.add_argument(
+        "--large-db",
+        help="the large training_set for the memory figures (built with make_large() when missing; ~1 GB)",
+    )
+    parser.add_argument(
+        "--memory-only", action="store_true", help="only peak RSS at the default and the large size"
+    )
+    parser.add_argument("--no-large", action="store_true", help="skip the large size")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child_first_batch(args.db, args.child)))
@@ -277,67 +445,72 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         db, what = (Path(args.db), f"warehouse {args.db}") if args.db else find_data(Path(tmp))
-        first: dict = {}
-        for mode in ("time", "time", "time", "memory"):  # open -> first batch: best of three fresh processes
-            cmd = [sys.executable, __file__, "--child", mode, "--db", str(db)]
-            child = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            got = json.loads(child.stdout.strip().splitlines()[-1])
-            if mode == "time" and "open_to_first_batch_s" in first:
-                got["open_to_first_batch_s"] = min(
-                    got["open_to_first_batch_s"], first["open_to_first_batch_s"]
-                )
-                got["imports_s"] = min(got["imports_s"], first["imports_s"])
-            first.update(got)
-        ds = WindowDataset.from_warehouse(db, "train", lookback=LOOKBACK)
-        # Best of three interleaved rounds: the machine may be shared, and memcpy, the loader and the
-        # baseline should each be seen at their best under the same conditions.
-        copy_bw = gather_bw = rate = base = 0.0
-        for _ in range(3):
-            copy_bw = max(copy_bw, memcpy_bandwidth())
-            r, bw = _epoch_rate(ds, BATCH)
-            rate, gather_bw = max(rate, r), max(gather_bw, bw)
-            base = max(base, baseline_rate(ds, seconds=1.5))
-        gpu = gpu_figures(db) if torch.cuda.is_available() else None
+        large = None
+        if not args.no_large:
+            large_db = Path(args.large_db) if args.large_db else Path(tmp) / "large.duckdb"
+            if not large_db.exists():
+                make_large(large_db)
+            large = memory_figures(large_db)
+        first = memory_figures(db)
+        if args.memory_only:
+            copy_bw = gather_bw = rate = base = 0.0
+            gpu = None
+        else:
+            for _ in range(3):  # open -> first batch: best of three fresh processes
+                cmd = [sys.executable, __file__, "--child", "time", "--db", str(db)]
+                child = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                got = json.loads(child.stdout.strip().splitlines()[-1])
+                for key in ("open_to_first_batch_s", "open_to_first_batch_cpu_s", "imports_s"):
+                    got[key] = min(got[key], first.get(key, got[key]))
+                first.update(got)
+            ds = WindowDataset.from_warehouse(db, "train", lookback=LOOKBACK)
+            # Best of three interleaved rounds: the machine may be shared, and memcpy, the loader and
+            # the baseline should each be seen at their best under the same conditions.
+            copy_bw = gather_bw = rate = base = 0.0
+            for _ in range(3):
+                copy_bw = max(copy_bw, memcpy_bandwidth())
+                r, bw = _epoch_rate(ds, BATCH)
+                rate, gather_bw = max(rate, r), max(gather_bw, bw)
+                base = max(base, baseline_rate(ds, seconds=1.5))
+            gpu = gpu_figures(db) if torch.cuda.is_available() else None
 
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = os.getloadavg()
     rows = [
         (
             "machine",
             f"{platform.machine()}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, "
-            + (gpu["gpu"] if gpu else "no GPU"),
+            + (gpu["gpu"] if gpu else "no GPU")
+            + f"; load average {load[0]:.1f} at the end",
         ),
         ("data", what),
         (
             "train split",
-            f"{first['samples']:,} windows, X {first['x_shape']} per batch, block "
-            f"{first['block_bytes'] / 2**20:.1f} MiB",
-        ),
-        ("memcpy (numpy, 1 thread)", f"{copy_bw / 1e9:.2f} GB/s"),
-        (
-            "window gather, batches() on CPU",
-            f"{gather_bw / 1e9:.2f} GB/s of X = {gather_bw / copy_bw:.0%} of memcpy ({rate / 1e6:.2f} M windows/s)",
-        ),
-        ("per-sample Dataset+DataLoader", f"{base:,.0f} samples/s -> loader is {rate / base:.0f}x faster"),
-        (
-            "warehouse open -> first batch",
-            f"{first['open_to_first_batch_s']:.2f} s (imports {first['imports_s']:.2f} s"
-            " before it, not counted)",
-        ),
-        (
-            "peak RSS growth while loading",
-            f"{first['rss_peak_growth'] / 2**20:.1f} MiB = {first['rss_peak_growth'] / first['block_bytes']:.2f}x"
-            f" the float32 block (process after imports: {first['rss_base'] / 2**20:.0f} MiB)",
-        ),
-        (
-            "  of it, the loader's numpy arrays",
-            f"{first['numpy_peak'] / 2**20:.1f} MiB = {first['numpy_peak'] / first['block_bytes']:.2f}x the block"
-            " (the rest: DuckDB instance, its buffer cache, Arrow batches)",
-        ),
-        (
-            "RSS growth after load (warehouse closed)",
-            f"{first['rss_after_load'] / 2**20:.1f} MiB = {first['rss_after_load'] / first['block_bytes']:.2f}x",
+            f"{first['samples']:,} windows, block {first['block_bytes'] / 2**20:.1f} MiB",
         ),
     ]
+    if not args.memory_only:
+        rows += [
+            ("memcpy (numpy, 1 thread)", f"{copy_bw / 1e9:.2f} GB/s"),
+            (
+                "window gather, batches() on CPU",
+                f"{gather_bw / 1e9:.2f} GB/s of X = {gather_bw / copy_bw:.0%} of memcpy"
+                f" ({rate / 1e6:.2f} M windows/s)",
+            ),
+            (
+                "per-sample Dataset+DataLoader",
+                f"{base:,.0f} samples/s -> loader is {rate / base:.0f}x faster",
+            ),
+            (
+                "warehouse open -> first batch",
+                f"{first['open_to_first_batch_s']:.2f} s, CPU {first['open_to_first_batch_cpu_s']:.2f} s"
+                f" (imports {first['imports_s']:.2f} s before it, not counted)",
+            ),
+        ]
+    rows += _memory_rows("default", first)
+    if large is not None:
+        rows += [("large", f"make_large(): {large['samples']:,} train windows")]
+        rows += _memory_rows("large", large)
     if gpu:
         rows += [
             (

@@ -7,17 +7,24 @@ label at the window's last date (its *label date*)::
     asset_ids  (n,)                       int64   (rows of nn.Embedding(num_embeddings, ·))
     y          (n,)                       float32 (label_up as 0/1, or fwd_ret_{h}d)
 
-Loading, in order:
+Loading, in order (peak memory: the block, the per-sample arrays at 14 bytes a sample, and DuckDB):
 
-1. read the row metadata (asset, date, label, "all features present") — DuckDB → Arrow → Polars;
+1. read the row metadata (asset, date, label, "all features present") — DuckDB → Arrow → Polars →
+   numpy, one Arrow record batch at a time into preallocated int32/float32/bool arrays, one sorted
+   query per range of assets so DuckDB never holds (or sorts) more than a few MiB at once;
 2. resolve split boundaries and pick the split's samples (``training.splits``: purge, embargo),
    skipping warm-up rows, incomplete windows (``missing="drop"``) and assets too short for one window;
-3. read only the feature rows those windows touch into one contiguous float32 block (N, C), sorted by
-   (asset, date), in Arrow batches so no second full-size copy exists;
-4. z-score it with statistics fitted on the training rows alone (``training.normalize``);
+   keep per sample only compact arrays (int32 window start and label day, int16/int32 asset ID,
+   float32 label) and drop the per-row metadata before the block is allocated;
+3. read only the feature rows those windows touch into one preallocated contiguous float32 block
+   (N, C), sorted by (asset, date), asset range by asset range, each Arrow batch of float32 columns
+   copied in as it arrives: no full-size Arrow, Polars or float64 copy of the table ever exists. A
+   connection the loader opened itself has a 32 MiB buffer pool and is closed right after this step;
+4. z-score it in place with statistics fitted on the training rows alone (``training.normalize``);
 5. keep the block row where each sample's window starts. In a strided view of the block every window
    is a contiguous run of lookback·C floats, so a batch is one gather (numpy fancy indexing on the
-   CPU, ``index_select`` on a GPU), never a Python loop over samples.
+   CPU, ``index_select`` on a GPU), never a Python loop over samples. Asset IDs are widened to int64
+   per batch.
 
 Missing values: ``drop`` skips every window with a NULL/NaN feature; ``fill`` sets them to 0 after
 normalisation (the training mean) and, with ``missing_indicator``, adds one 0/1 channel per feature
