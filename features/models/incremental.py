@@ -276,6 +276,7 @@ def refresh(
     shadow = model.kind == "sql" and not _views(con, [*windowed, *static])
     db = con.execute("select current_database()").fetchall()[0][0] if shadow else ""
     shadows: list[str] = []
+    lows: dict[str, object] = {}  # Python models: the time bound each input is read from directly
     for i, name in enumerate(windowed):
         if single:
             bound = "select bool_or(whole or rs is null), min(rs) from __fstore_r"
@@ -306,6 +307,9 @@ def refresh(
             shadows.append(name)
             mapping[name] = name
             continue
+        if model.kind == "python":  # read straight into Polars below, filtered by the bound
+            lows[name] = lower
+            continue
         src = f"__fstore_in{i}"
         con.execute(
             f"create or replace temp table {src} as select * from {quote(name)} u where u.{t} >= ?", [lower]
@@ -314,14 +318,20 @@ def refresh(
         mapping[name] = src
     keep = f"join __fstore_r r on {p('q')} = r.p where r.whole or q.{t} >= r.r"
     if model.kind == "python":
-        inputs = {n: f"select * from {quote(mapping.get(n, n))}" for n in (*windowed, *static)}
+        inputs: dict[str, str | tuple[str, dict[str, object]]] = {
+            n: f"select * from {quote(n)}" for n in (*windowed, *static)
+        }
+        for n, low in lows.items():
+            inputs[n] = (f"select * from {quote(n)} u where u.{t} >= $lo", {"lo": low})
         this = None
         if model.stateful:  # exactly the rows from each group's recompute start, and the row before
             for n in windowed:
-                inputs[n] = (
-                    f"select u.* from {quote(mapping.get(n, n))} u join __fstore_r r on {p('u')} = r.p"
-                    f" where r.whole or u.{t} >= r.r"
+                rows_from = (
+                    f"select u.* from {quote(n)} u join __fstore_r r on {p('u')} = r.p"
+                    f" where (r.whole or u.{t} >= r.r)"
                 )
+                # with a bound no partition is whole, and the bound is at or before every start
+                inputs[n] = (rows_from + f" and u.{t} >= $lo", {"lo": lows[n]}) if n in lows else rows_from
             m = quote(model.name)
             # the last row before r: at hw when r is after it (an append), else found by a scan
             lo = (

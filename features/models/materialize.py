@@ -45,7 +45,7 @@ def python_frame(
     con: duckdb.DuckDBPyConnection,
     model: Model,
     func: Any,
-    inputs: Mapping[str, str],
+    inputs: Mapping[str, str | tuple[str, dict[str, object]]],
     this: tuple[str, dict[str, object]] | None = None,
 ) -> pl.DataFrame:
     """Call a Python model: each parameter gets its relation (``inputs[param]`` is a SELECT) as Polars.
@@ -56,7 +56,12 @@ def python_frame(
     import polars as pl
 
     con.complete()  # finish any half-read result of execute(): DuckDB refuses con.sql() until then
-    frames = {param: con.sql(inputs[param]).pl() for param in (r.name for r in model.refs)}
+    frames = {}
+    for param in (r.name for r in model.refs):
+        query = inputs[param]  # a SELECT, or a SELECT and its named parameters
+        frames[param] = (
+            con.sql(query) if isinstance(query, str) else con.sql(query[0], params=query[1])
+        ).pl()
     if this is not None and model.stateful:
         frames["this"] = con.sql(this[0], params=this[1]).pl()
     result = func(**frames)
