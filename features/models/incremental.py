@@ -273,8 +273,10 @@ def refresh(
     # shadows the relation, and the model's SQL runs as written (no rewrite, so no sqlglot). Not when
     # an input is a view, whose body might read a shadowed name. Rolled back with the transaction on
     # failure, dropped right after use otherwise.
-    shadow = model.kind == "sql" and not _views(con, [*windowed, *static])
-    db = con.execute("select current_database()").fetchall()[0][0] if shadow else ""
+    db, views = "", set()
+    if model.kind == "sql":
+        db, views = _database_and_views(con, [*windowed, *static])
+    shadow = model.kind == "sql" and not views
     shadows: list[str] = []
     lows: dict[str, object] = {}  # Python models: the time bound each input is read from directly
     for i, name in enumerate(windowed):
@@ -387,13 +389,13 @@ def refresh(
     return rows, stats
 
 
-def _views(con: duckdb.DuckDBPyConnection, names: list[str]) -> set[str]:
-    """Which of ``names`` are views in the warehouse's main schema."""
-    rows = con.execute(
-        "select view_name from duckdb_views() where not internal and schema_name = 'main'"
-        " and database_name = current_database()"
-    ).fetchall()
-    return {r[0] for r in rows} & set(names)
+def _database_and_views(con: duckdb.DuckDBPyConnection, names: list[str]) -> tuple[str, set[str]]:
+    """The warehouse's catalog name, and which of ``names`` are views in its main schema."""
+    db, views = con.execute(
+        "select current_database(), (select list(view_name) from duckdb_views() where not internal"
+        " and schema_name = 'main' and database_name = current_database())"
+    ).fetchall()[0]
+    return db, set(views or ()) & set(names)
 
 
 def _drop(con: duckdb.DuckDBPyConnection, temps: list[str]) -> None:

@@ -86,21 +86,30 @@ def save_state(
     build_id: str,
     rows: int | None,
 ) -> None:
-    con.execute(
-        f"insert or replace into {MODELS_TABLE} (model, kind, materialized, fingerprint, definition,"
-        " static_inputs, build_id, built_at, rows, input_stats) values (?, ?, ?, ?, ?, ?, ?, now()::timestamp, ?, ?)",
-        [
-            model,
-            kind,
-            materialized,
-            state.fingerprint,
-            state.definition,
-            state.static_inputs,
-            build_id,
-            rows,
-            state.input_stats,
-        ],
-    )
+    values = [
+        kind,
+        materialized,
+        state.fingerprint,
+        state.definition,
+        state.static_inputs,
+        build_id,
+        rows,
+        state.input_stats,
+        model,
+    ]
+    # an update first: cheaper than `insert or replace` on the primary key, and the usual case
+    updated = con.execute(
+        f"update {MODELS_TABLE} set kind = ?, materialized = ?, fingerprint = ?, definition = ?,"
+        " static_inputs = ?, build_id = ?, built_at = now()::timestamp, rows = ?, input_stats = ?"
+        " where model = ?",
+        values,
+    ).fetchall()[0][0]
+    if not updated:
+        con.execute(
+            f"insert into {MODELS_TABLE} (kind, materialized, fingerprint, definition, static_inputs,"
+            " build_id, built_at, rows, input_stats, model) values (?, ?, ?, ?, ?, ?, now()::timestamp, ?, ?, ?)",
+            values,
+        )
 
 
 def passed_tests(con: duckdb.DuckDBPyConnection, existing: dict[str, str]) -> set[tuple[str, str, str]]:
