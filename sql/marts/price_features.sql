@@ -1,6 +1,7 @@
 -- Windowed per-asset price features. Every window runs over the asset's own rows ordered by ts,
 -- so a crypto window counts calendar days and an equity window counts trading days.
--- Refreshed incrementally, re-reading the 21 rows per asset its windows need (derived from the SQL);
+-- Refreshed incrementally, re-reading the 39 rows per asset its stacked windows need (derived from
+-- the SQL, a LAG of 20 under 20-row windows, as `fstore ls` shows);
 -- restated prices are detected upstream and rebuild it in full.
 -- materialized: incremental
 -- unique_key: asset_id, ts
