@@ -692,7 +692,10 @@ def run_training(
         runs.log_epoch(db, run_id, 0, [], embedding=_emb(model), assets=assets)
         previous[0] = _emb(model)
 
-    per_epoch = min(len(prepared.train), train_cfg.max_train_samples or len(prepared.train))
+    # a capped epoch stops after the batch that reaches the cap, so it sees whole batches
+    cap = train_cfg.max_train_samples
+    capped = -(-cap // train_cfg.batch_size) * train_cfg.batch_size if cap else len(prepared.train)
+    per_epoch = min(len(prepared.train), capped)
     status, error = "failed", None
     with _Progress(progress, per_epoch) as bar, _StopSignals() as stop:
 
