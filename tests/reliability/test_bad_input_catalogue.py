@@ -9,15 +9,14 @@ byte-for-byte what they were (logs of the failed attempt excepted).
 from __future__ import annotations
 
 import json
+import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pytest
+from _reliability_kit import fstore, make_project, relation_fingerprints
 
 SYMBOLS = {
     "sectors": {"Technology": ["AAPL", "MSFT"], "Finance": ["JPM"]},
@@ -25,7 +24,6 @@ SYMBOLS = {
     "crypto": {"Major": ["BTCUSD"]},
     "indices": {"Dow30": ["AAPL", "MSFT", "JPM"]},
 }
-LOGS = {"build_runs", "build_models", "build_tests"}
 
 
 def _write(root: Path, rel: str, text: str | bytes) -> None:
@@ -313,45 +311,20 @@ CASES = [
 
 def _state(root: Path) -> dict[str, object]:
     """Every relation's content hash plus the mapping JSON's bytes."""
-    state: dict[str, object] = {}
     mapping = root / "config" / "asset_id_mapping.json"
-    state["mapping.json"] = mapping.read_bytes() if mapping.exists() else None
-    con = duckdb.connect(str(root / "data" / "warehouse.duckdb"), read_only=True)
-    try:
-        for (name,) in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'main'"
-        ).fetchall():
-            if name in LOGS or name.startswith("_fstore_"):
-                continue
-            state[name] = con.execute(f'select count(*), sum(hash(t)::hugeint) from "{name}" t').fetchall()[0]
-    finally:
-        con.close()
+    state: dict[str, object] = {"mapping.json": mapping.read_bytes() if mapping.exists() else None}
+    state.update(relation_fingerprints(root / "data" / "warehouse.duckdb"))
     return state
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, repo_root_module: Path) -> Path:
-    root = tmp_path_factory.mktemp("catalogue") / "base"
-    (root / "config").mkdir(parents=True)
-    (root / "config" / "symbols.json").write_text(json.dumps(SYMBOLS, indent=2))
-    (root / "config" / "project.toml").write_text(
-        f'[paths]\npython_models = ["models", "{repo_root_module / "features" / "library"}"]\n'
-        "\n[synthetic]\nyears = 0.5\n"
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = make_project(
+        tmp_path_factory.mktemp("catalogue") / "base", SYMBOLS, years=0.5, python_models=("models",)
     )
-    (root / "models").mkdir()
-    shutil.copytree(repo_root_module / "sql", root / "sql")
-    out = subprocess.run(
-        [sys.executable, "-m", "features", "build", "--quiet", "--project", str(root)],
-        capture_output=True,
-        text=True,
-    )
+    out = fstore(root, "build", "--quiet")
     assert out.returncode == 0, out.stderr
     return root
-
-
-@pytest.fixture(scope="module")
-def repo_root_module() -> Path:
-    return Path(__file__).resolve().parents[2]
 
 
 def test_catalogue_is_large_enough() -> None:
@@ -366,12 +339,7 @@ def test_bad_input(case: Case, built: Path, tmp_path: Path) -> None:
     if case.edit is not None:
         case.edit(root)  # edits touch files only, never the warehouse
     before = _state(root)
-    out = subprocess.run(
-        [sys.executable, "-m", "features", *case.args, "--project", str(root)],
-        capture_output=True,
-        text=True,
-        env={**__import__("os").environ, "COLUMNS": "250"},
-    )
+    out = fstore(root, *case.args, env={**os.environ, "COLUMNS": "250"})
     message = out.stderr
     assert out.returncode != 0, f"exit 0 for {case.id}: {out.stdout}"
     if case.rc is not None:

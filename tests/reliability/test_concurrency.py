@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import duckdb
+from _reliability_kit import fstore_cmd, make_project
 
 SYMBOLS = {
     "sectors": {"Technology": ["AAPL", "MSFT"], "Energy": ["XOM", "CVX"]},
@@ -18,24 +16,10 @@ SYMBOLS = {
 }
 
 
-def _project(root: Path, repo_root: Path, years: float) -> Path:
-    (root / "config").mkdir(parents=True)
-    (root / "config" / "symbols.json").write_text(json.dumps(SYMBOLS))
-    (root / "config" / "project.toml").write_text(
-        f'[paths]\npython_models = ["{repo_root / "features" / "library"}"]\n\n[synthetic]\nyears = {years}\n'
-    )
-    shutil.copytree(repo_root / "sql", root / "sql")
-    return root
-
-
-def _cmd(root: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "features", *args, "--project", str(root)]
-
-
-def test_second_build_fails_fast_while_first_finishes(tmp_path: Path, repo_root: Path) -> None:
-    root = _project(tmp_path / "p", repo_root, years=8.0)
+def test_second_build_fails_fast_while_first_finishes(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", SYMBOLS, years=8.0)
     first = subprocess.Popen(
-        _cmd(root, "build", "--quiet"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        fstore_cmd(root, "build", "--quiet"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         db = root / "data" / "warehouse.duckdb"
@@ -45,10 +29,10 @@ def test_second_build_fails_fast_while_first_finishes(tmp_path: Path, repo_root:
         time.sleep(0.3)
         assert first.poll() is None, "the first build finished too quickly to test against"
         start = time.monotonic()
-        second = subprocess.run(_cmd(root, "build"), capture_output=True, text=True)
+        second = subprocess.run(fstore_cmd(root, "build"), capture_output=True, text=True)
         elapsed = time.monotonic() - start
         query = subprocess.run(
-            _cmd(root, "query", "select count(*) from dim_symbol"), capture_output=True, text=True
+            fstore_cmd(root, "query", "select count(*) from dim_symbol"), capture_output=True, text=True
         )
         still_running = first.poll() is None
     finally:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from _reliability_kit import fstore, make_project, relation_fingerprints
 
 from features.mapping import load_mapping
 
@@ -32,48 +33,6 @@ SYMBOLS = {
     "etfs": {"Market": ["SPY", "QQQ"]},
     "crypto": {"Major": ["BTCUSD", "ETHUSD"]},
 }
-# Logs and bookkeeping change on every run by design; they are checked for readability only.
-LOG_TABLES = {"build_runs", "build_models", "build_tests"}
-
-
-def _fstore(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "features", *args, "--project", str(root)], capture_output=True, text=True
-    )
-
-
-def _make_project(root: Path, repo_root: Path, years: float = 1.0) -> Path:
-    (root / "config").mkdir(parents=True)
-    (root / "config" / "symbols.json").write_text(json.dumps(SYMBOLS, indent=2))
-    (root / "config" / "project.toml").write_text(
-        f'[paths]\npython_models = ["{repo_root / "features" / "library"}"]\n'
-        f'sql = "sql"\n\n[synthetic]\nyears = {years}\n'
-    )
-    shutil.copytree(repo_root / "sql", root / "sql")
-    return root
-
-
-def _relations(db: Path) -> dict[str, tuple]:
-    """Content fingerprint of every user relation (bookkeeping excluded)."""
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        names = [
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'main' order by 1"
-            ).fetchall()
-        ]
-        out = {}
-        for name in names:
-            if name.startswith("_fstore_") or name in LOG_TABLES:
-                con.execute(f'select count(*) from "{name}"').fetchall()  # readable
-                continue
-            out[name] = tuple(
-                con.execute(f'select count(*), sum(hash(t)::hugeint) from "{name}" t').fetchall()[0]
-            )
-        return out
-    finally:
-        con.close()
 
 
 def _run_and_kill(root: Path, args: list[str], delay: float) -> int | None:
@@ -89,7 +48,7 @@ def _run_and_kill(root: Path, args: list[str], delay: float) -> int | None:
 
 def _duration(root: Path, args: list[str]) -> float:
     start = time.perf_counter()
-    out = _fstore(root, *args)
+    out = fstore(root, *args)
     assert out.returncode == 0, out.stderr
     return time.perf_counter() - start
 
@@ -108,11 +67,11 @@ def _restore(snapshot: Path, root: Path) -> None:
 
 
 @pytest.mark.slow
-def test_build_survives_sigkill_at_random_moments(tmp_path: Path, repo_root: Path) -> None:
-    root = _make_project(tmp_path / "proj", repo_root)
+def test_build_survives_sigkill_at_random_moments(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "proj", SYMBOLS, years=1.0)
     db = root / "data" / "warehouse.duckdb"
-    assert _fstore(root, "build", "--quiet").returncode == 0
-    old = _relations(db)
+    assert fstore(root, "build", "--quiet").returncode == 0
+    old = relation_fingerprints(db)
     # A change that rewrites every price-derived relation: a restated year of prices.
     prices = root / "data" / "raw"
     prices.mkdir(parents=True, exist_ok=True)
@@ -125,7 +84,7 @@ def test_build_survives_sigkill_at_random_moments(tmp_path: Path, repo_root: Pat
     con.close()
     before = _snapshot(root)
     span = _duration(root, ["build", "--quiet"])
-    new = _relations(db)
+    new = relation_fingerprints(db)
     changed = {name for name in new if old.get(name) != new[name]}
     assert {"raw_prices", "training_set"} <= changed
 
@@ -135,22 +94,22 @@ def test_build_survives_sigkill_at_random_moments(tmp_path: Path, repo_root: Pat
         _restore(before, root)
         code = _run_and_kill(root, ["build", "--quiet"], rng.uniform(0.1, span * 1.05))
         outcomes["killed" if code == -signal.SIGKILL else "finished"] += 1
-        state = _relations(db)  # the warehouse opens and every relation reads
+        state = relation_fingerprints(db)  # the warehouse opens and every relation reads
         for name, value in state.items():
             assert value in (old.get(name), new.get(name)), f"{name} is neither its old nor its new version"
         load_mapping(root / "config" / "asset_id_mapping.json")
-        again = _fstore(root, "build", "--quiet")
+        again = fstore(root, "build", "--quiet")
         assert again.returncode == 0, again.stderr
-        after = _relations(db)
+        after = relation_fingerprints(db)
         differ = sorted(k for k in set(after) | set(new) if after.get(k) != new.get(k))
         assert not differ, f"after a kill the next build differs from a clean build in {differ}"
     assert outcomes["killed"] >= KILLS // 2, outcomes
 
 
 @pytest.mark.slow
-def test_symbols_sync_survives_sigkill_at_random_moments(tmp_path: Path, repo_root: Path) -> None:
-    root = _make_project(tmp_path / "proj", repo_root, years=0.2)
-    assert _fstore(root, "build", "--quiet").returncode == 0
+def test_symbols_sync_survives_sigkill_at_random_moments(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "proj", SYMBOLS, years=0.2)
+    assert fstore(root, "build", "--quiet").returncode == 0
     mapping_path = root / "config" / "asset_id_mapping.json"
     old_ids = load_mapping(mapping_path).symbol_to_id
     grown = json.loads(json.dumps(SYMBOLS))
@@ -172,7 +131,7 @@ def test_symbols_sync_survives_sigkill_at_random_moments(tmp_path: Path, repo_ro
         mapping = load_mapping(mapping_path)  # always valid: written by atomic rename
         assert mapping.symbol_to_id in (old_ids, new_ids)
         # the next command reconciles: a sync (idempotent) and then a build agree with the JSON
-        again = _fstore(root, "symbols", "sync")
+        again = fstore(root, "symbols", "sync")
         assert again.returncode == 0, again.stderr
         assert load_mapping(mapping_path).symbol_to_id == new_ids
         con = duckdb.connect(str(root / "data" / "warehouse.duckdb"), read_only=True)
@@ -185,11 +144,11 @@ def test_symbols_sync_survives_sigkill_at_random_moments(tmp_path: Path, repo_ro
 
 
 @pytest.mark.slow
-def test_train_survives_sigkill_and_is_never_left_running(tmp_path: Path, repo_root: Path) -> None:
-    root = _make_project(tmp_path / "proj", repo_root, years=1.0)
+def test_train_survives_sigkill_and_is_never_left_running(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "proj", SYMBOLS, years=1.0)
     db = root / "data" / "warehouse.duckdb"
-    assert _fstore(root, "build", "--quiet").returncode == 0
-    features_before = {k: v for k, v in _relations(db).items() if not k.startswith("train_")}
+    assert fstore(root, "build", "--quiet").returncode == 0
+    features_before = {k: v for k, v in relation_fingerprints(db).items() if not k.startswith("train_")}
     train = ["train", "--epochs", "2", "--no-progress", "--batch-size", "128", "--threads", "1"]
     span = _duration(root, train)
     rng = random.Random(11)
@@ -197,7 +156,7 @@ def test_train_survives_sigkill_and_is_never_left_running(tmp_path: Path, repo_r
     for _ in range(KILLS):
         code = _run_and_kill(root, train, rng.uniform(0.5, span * 1.05))
         killed += code == -signal.SIGKILL
-        listing = _fstore(root, "runs")  # finds runs whose process is gone and marks them failed
+        listing = fstore(root, "runs")  # finds runs whose process is gone and marks them failed
         assert listing.returncode == 0, listing.stderr
         con = duckdb.connect(str(db), read_only=True)
         try:
@@ -211,7 +170,9 @@ def test_train_survives_sigkill_and_is_never_left_running(tmp_path: Path, repo_r
         assert "running" not in statuses
         assert set(statuses) <= {"finished", "failed", "interrupted"}
         assert orphans == 0
-        assert {k: v for k, v in _relations(db).items() if not k.startswith("train_")} == features_before
-    finished = _fstore(root, *train)
+        assert {
+            k: v for k, v in relation_fingerprints(db).items() if not k.startswith("train_")
+        } == features_before
+    finished = fstore(root, *train)
     assert finished.returncode == 0, finished.stderr
     assert killed >= KILLS // 2

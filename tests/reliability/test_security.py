@@ -7,33 +7,19 @@ it were ever executed; the tests check the trace is absent and the warehouse int
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
+from _reliability_kit import fstore, make_project
 
 HOSTILE = "X'); CREATE TABLE pwned AS SELECT 1; --"
 SYMBOLS = {"sectors": {"Technology": ["AAPL", "MSFT"]}, "crypto": {"Major": ["BTCUSD"]}}
 CSV = "Date,Open,High,Low,Close,Volume\n2024-01-02,10,11,9,10.5,100\n2024-01-03,10.5,11.5,10,11,120\n"
 
 
-def _project(root: Path, repo_root: Path, toml_extra: str = "") -> Path:
-    (root / "config").mkdir(parents=True)
-    (root / "config" / "symbols.json").write_text(json.dumps(SYMBOLS))
-    (root / "config" / "project.toml").write_text(
-        f'[paths]\npython_models = ["{repo_root / "features" / "library"}"]\n{toml_extra}\n[synthetic]\nyears = 0.2\n'
-    )
-    shutil.copytree(repo_root / "sql", root / "sql")
-    return root
-
-
-def _fstore(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "features", *args, "--project", str(root)], capture_output=True, text=True
-    )
+def _project(root: Path, toml_extra: str = "") -> Path:
+    return make_project(root, SYMBOLS, years=0.2, paths_extra=toml_extra)
 
 
 def _tables(root: Path) -> set[str]:
@@ -45,9 +31,9 @@ def _tables(root: Path) -> set[str]:
 
 
 @pytest.fixture
-def built(tmp_path: Path, repo_root: Path) -> Path:
-    root = _project(tmp_path / "p", repo_root)
-    assert _fstore(root, "build", "--quiet").returncode == 0
+def built(tmp_path: Path) -> Path:
+    root = _project(tmp_path / "p")
+    assert fstore(root, "build", "--quiet").returncode == 0
     return root
 
 
@@ -57,7 +43,7 @@ def test_hostile_symbol_in_symbols_json_is_rejected(built: Path) -> None:
     data["sectors"]["Technology"].append(HOSTILE)
     path.write_text(json.dumps(data))
     for args in (("build",), ("symbols", "sync"), ("symbols", "diff")):
-        out = _fstore(built, *args)
+        out = fstore(built, *args)
         assert out.returncode != 0 and "may only hold" in out.stderr
     assert "pwned" not in _tables(built) and "dim_symbol" in _tables(built)
 
@@ -68,7 +54,7 @@ def test_hostile_symbol_in_a_price_file_is_just_an_unknown_symbol(built: Path) -
     (raw / "prices.csv").write_text(
         "symbol,date,close\nAAPL,2024-01-02,10\n" + f'"{HOSTILE}",2024-01-02,10\n'
     )
-    out = _fstore(built, "build")
+    out = fstore(built, "build")
     assert out.returncode != 0
     assert "no asset ID" in out.stderr and HOSTILE in out.stderr  # shown literally, never executed
     assert "pwned" not in _tables(built)
@@ -79,19 +65,19 @@ def test_hostile_file_name_is_bound_not_pasted(built: Path) -> None:
     raw.mkdir(parents=True)
     (raw / "AAPL.csv").write_text(CSV)
     (raw / f"{HOSTILE}.csv").write_text(CSV)
-    out = _fstore(built, "build")
+    out = fstore(built, "build")
     assert out.returncode != 0 and "no asset ID" in out.stderr
     assert "pwned" not in _tables(built)
 
 
-def test_quote_in_a_configured_path_just_works(tmp_path: Path, repo_root: Path) -> None:
-    root = _project(tmp_path / "p", repo_root, toml_extra='raw = "data/it\'s raw"\n')
+def test_quote_in_a_configured_path_just_works(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p", toml_extra='raw = "data/it\'s raw"\n')
     raw = root / "data" / "it's raw"
     raw.mkdir(parents=True)
     (raw / "AAPL.csv").write_text(CSV)
-    out = _fstore(root, "build", "--quiet", "--no-tests")
+    out = fstore(root, "build", "--quiet", "--no-tests")
     assert out.returncode == 0, out.stderr
-    rows = _fstore(root, "query", "select count(*) as n from raw_prices", "--format", "csv")
+    rows = fstore(root, "query", "select count(*) as n from raw_prices", "--format", "csv")
     assert rows.stdout.splitlines() == ["n", "2"]
 
 
@@ -101,8 +87,8 @@ def test_query_is_read_only_unless_write_is_given(built: Path) -> None:
         "insert into dim_symbol select * from dim_symbol",
         "create table pwned(a int)",
     ):
-        out = _fstore(built, "query", sql)
+        out = fstore(built, "query", sql)
         assert out.returncode != 0 and "read-only" in out.stderr
     assert "pwned" not in _tables(built)
-    ok = _fstore(built, "query", "create table scratch as select 1 as a", "--write")
+    ok = fstore(built, "query", "create table scratch as select 1 as a", "--write")
     assert ok.returncode == 0 and "scratch" in _tables(built)
