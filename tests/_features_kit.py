@@ -18,6 +18,20 @@ import sqlglot
 from sqlglot import exp
 
 REPO = Path(__file__).resolve().parent.parent
+# the required feature columns, in training_set order
+REQUIRED = [
+    "ret_1d",
+    "ret_5d",
+    "ret_20d",
+    "vol_20",
+    "sma_ratio_20",
+    "rsi_14",
+    "volume_z_20",
+    "hl_range",
+    "macd",
+    "macd_signal",
+    "ret_1d_cs_rank",
+]
 SQL_DIR = REPO / "sql"
 LIBRARY_DIR = REPO / "features" / "library"
 SOURCES = ("raw_prices", "dim_symbol", "feature_params")

@@ -10,6 +10,7 @@ import duckdb
 import numpy as np
 import pytest
 from _features_kit import (
+    REQUIRED,
     build_project_with_engine,
     feature_frame,
     load_raw_prices,
@@ -20,19 +21,6 @@ from _features_kit import (
 )
 
 RTOL, ATOL = 1e-9, 1e-12  # atol only for values that are exactly 0 in the reference
-REQUIRED = [
-    "ret_1d",
-    "ret_5d",
-    "ret_20d",
-    "vol_20",
-    "sma_ratio_20",
-    "rsi_14",
-    "volume_z_20",
-    "hl_range",
-    "macd",
-    "macd_signal",
-    "ret_1d_cs_rank",
-]
 
 
 @pytest.fixture(scope="module", params=["models", "engine"])

@@ -6,25 +6,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from _features_kit import REQUIRED
 
 from features.build import run_build
 from features.config import load_project
 from features.warehouse import connect
 
 REPO = Path(__file__).resolve().parent.parent
-REQUIRED = [
-    "ret_1d",
-    "ret_5d",
-    "ret_20d",
-    "vol_20",
-    "sma_ratio_20",
-    "rsi_14",
-    "volume_z_20",
-    "hl_range",
-    "macd",
-    "macd_signal",
-    "ret_1d_cs_rank",
-]
 
 
 @pytest.fixture
