@@ -407,7 +407,7 @@ def build(
     """
     from features.engines.transpile import check_models
     from features.models.dag import select as select_models
-    from features.models.runner import BuildResult, ModelRun
+    from features.models.runner import BuildResult, ModelRun, skip_after_failed_upstream
 
     chosen = catalog_last(dag, select_models(dag, select))
     compiled = check_models(dag.models[n] for n in chosen)
@@ -427,11 +427,7 @@ def build(
             model = dag.models[name]
             run = ModelRun(name, model.kind, model.materialized, "full")
             result.runs.append(run)
-            if any(u in bad for u in dag.upstream[name]):
-                run.status, run.action = "skipped", "none"
-                run.error = "upstream failed: " + ", ".join(u for u in dag.upstream[name] if u in bad)
-                bad.add(name)
-                emit("done", run)
+            if skip_after_failed_upstream(run, dag.upstream[name], bad, emit):
                 continue
             emit("start", run)
             t0 = time.perf_counter()

@@ -339,6 +339,18 @@ def _error_text(exc: BaseException) -> str:
     return text if isinstance(exc, FstoreError) else f"{type(exc).__name__}: {text}"
 
 
+def skip_after_failed_upstream(run: ModelRun, upstream: Sequence[str], bad: set[str], emit: Reporter) -> bool:
+    """Mark ``run`` skipped (and failed for its own descendants) when an upstream failed; report it."""
+    failed = [u for u in upstream if u in bad]
+    if not failed:
+        return False
+    run.status, run.action = "skipped", "none"
+    run.error = "upstream failed: " + ", ".join(failed)
+    bad.add(run.model)
+    emit("done", run)
+    return True
+
+
 def build_models(
     con: duckdb.DuckDBPyConnection,
     project: Project,
@@ -367,11 +379,7 @@ def build_models(
     for name in chosen:
         run = p.runs[name]
         result.runs.append(run)
-        if any(u in bad for u in dag.upstream[name]):
-            run.status, run.action = "skipped", "none"
-            run.error = "upstream failed: " + ", ".join(u for u in dag.upstream[name] if u in bad)
-            bad.add(name)
-            emit("done", run)
+        if skip_after_failed_upstream(run, dag.upstream[name], bad, emit):
             continue
         if run.status == "up_to_date":
             continue
