@@ -499,14 +499,26 @@ class SyncPlan:
         return "\n".join(lines)
 
 
+def _numbered_from_scratch(universe: Universe) -> tuple[Entry, ...]:
+    """The sorted universe numbered 0..N-1 (the first mapping, and every regeneration)."""
+    return tuple(
+        Entry(info.symbol, position, info.category, info.subcategory)
+        for position, info in enumerate(universe.symbols)
+    )
+
+
+def _append_event(current: AssetMapping, event: Event, source_config: str) -> AssetMapping:
+    """``current`` with one more version, replayed so the result is checked like a loaded file."""
+    return replace(
+        replay([*current.history, event], created_date=current.created_date), source_config=source_config
+    )
+
+
 def initial_mapping(
     universe: Universe, *, source_config: str = "symbols.json", now: str | None = None
 ) -> SyncPlan:
     now = now or _now()
-    entries = tuple(
-        Entry(info.symbol, position, info.category, info.subcategory)
-        for position, info in enumerate(universe.symbols)
-    )
+    entries = _numbered_from_scratch(universe)
     event = Event(
         version="1.0",
         kind="initial",
@@ -535,10 +547,7 @@ def plan_sync(
     major, minor = parse_version(current.version)
     wanted = universe.by_symbol
     if regenerate:
-        entries = tuple(
-            Entry(info.symbol, position, info.category, info.subcategory)
-            for position, info in enumerate(universe.symbols)
-        )
+        entries = _numbered_from_scratch(universe)
         old = current.symbol_to_id
         moved = tuple(
             (e.symbol, old[e.symbol], e.asset_id)
@@ -554,9 +563,7 @@ def plan_sync(
             )
         new_version = f"{major + 1}.0"
         event = Event(new_version, "regenerate", now, source_config, universe.sha256, added=entries)
-        mapping = replace(
-            replay([*current.history, event], created_date=current.created_date), source_config=source_config
-        )
+        mapping = _append_event(current, event, source_config)
         added = tuple(e for e in entries if e.symbol not in old)
         retired = tuple(sorted(s for s in old if s not in wanted))
         return SyncPlan(
@@ -597,9 +604,7 @@ def plan_sync(
         reactivated=reactivated,
         changed=tuple(after for _, after in changed),
     )
-    mapping = replace(
-        replay([*current.history, event], created_date=current.created_date), source_config=source_config
-    )
+    mapping = _append_event(current, event, source_config)
     return SyncPlan(
         old_version=current.version,
         new_version=new_version,
