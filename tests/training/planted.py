@@ -97,6 +97,15 @@ def make_project(root: Path, toml: str = "", *, seed: int = 0, days: int = DAYS)
     return root
 
 
+def query(root: Path, sql: str, params: list | None = None) -> list[tuple]:
+    """Rows of ``sql`` on the project's warehouse, opened read-only."""
+    con = duckdb.connect(str(root / "data" / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
 def planted_groups() -> dict[str, str]:
     return {sym: g for _, sym, _, g in assets()}
 

@@ -6,7 +6,6 @@ import json
 import time
 from pathlib import Path
 
-import duckdb
 import planted
 import pytest
 import torch
@@ -19,14 +18,6 @@ from training.distributed import ShardedDataset, shard_indices
 from training.loader import WindowDataset
 
 torch.set_num_threads(1)
-
-
-def _query(root: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(root / "data" / "warehouse.duckdb"), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture
@@ -83,21 +74,23 @@ def test_a_two_process_run_logs_one_finished_run_whose_loss_falls(project) -> No
     result = distributed.launch(project, 2, epochs=2)
     assert time.perf_counter() - t0 < 60
     assert result.status == "finished" and result.best_epoch in (1, 2)
-    rows = _query(project.root, "select run_id, status, config, epochs_done from train_runs")
+    rows = planted.query(project.root, "select run_id, status, config, epochs_done from train_runs")
     assert len(rows) == 1
     run_id, status, config, epochs_done = rows[0]
     assert (run_id, status, epochs_done) == (result.run_id, "finished", 2)
     config = json.loads(config)
     assert config["distributed"] == {"world_size": 2, "backend": "gloo"}
     n = config["train_samples"]
-    train = _query(
+    train = planted.query(
         project.root,
         "select epoch, loss, samples from train_metrics where run_id = ? and split = 'train' order by epoch",
         [run_id],
     )
     assert [s for _, _, s in train] == [n - n % 2] * 2  # both shards, summed over the ranks
     assert train[1][1] < train[0][1]  # it learns
-    splits = _query(project.root, "select distinct split from train_metrics where run_id = ?", [run_id])
+    splits = planted.query(
+        project.root, "select distinct split from train_metrics where run_id = ?", [run_id]
+    )
     assert sorted(s for (s,) in splits) == ["test", "train", "valid"]
     assert (project.path(project.paths.runs) / run_id / "best.pt").is_file()
 
@@ -122,7 +115,7 @@ def test_a_failing_rank_fails_the_run_and_stops_the_group(project) -> None:
     with pytest.raises(TrainingError, match=r"rank 1: .*planted failure on rank 1"):
         distributed.launch(project, 2, epochs=3, entry=_rank_that_fails)
     assert time.perf_counter() - t0 < 60  # no rank waited for a collective timeout
-    rows = _query(project.root, "select status, epochs_done, error, pid from train_runs")
+    rows = planted.query(project.root, "select status, epochs_done, error, pid from train_runs")
     assert len(rows) == 1
     status, epochs_done, error, pid = rows[0]
     assert status == "failed" and epochs_done == 1 and error
@@ -139,6 +132,6 @@ def test_nproc_is_refused_under_torchrun(project, monkeypatch, capsys) -> None:
     # the CLI says so too, and starts nothing
     assert main(["train", "--nproc", "2", "--project", str(project.root)]) == 2
     assert "torchrun already started the ranks" in capsys.readouterr().err
-    assert not _query(project.root, "select count(*) from duckdb_tables() where table_name = 'train_runs'")[
-        0
-    ][0]
+    assert not planted.query(
+        project.root, "select count(*) from duckdb_tables() where table_name = 'train_runs'"
+    )[0][0]

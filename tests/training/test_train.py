@@ -30,14 +30,6 @@ def _db(root: Path) -> Path:
     return root / "data" / "warehouse.duckdb"
 
 
-def _query(root: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(_db(root)), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
-
-
 @pytest.fixture
 def project(tmp_path: Path):
     return load_project(planted.make_project(tmp_path / "proj", days=300))
@@ -83,7 +75,7 @@ def test_same_config_and_seed_give_the_same_metrics(project) -> None:
     assert strip == again
     assert first.test["loss"] == second.test["loss"]
     assert other.history[0]["train"]["loss"] != first.history[0]["train"]["loss"]
-    vectors = _query(
+    vectors = planted.query(
         project.root,
         "select run_id, list(vector order by asset_id) from train_embeddings where epoch = 2 group by run_id",
     )
@@ -94,9 +86,9 @@ def test_same_config_and_seed_give_the_same_metrics(project) -> None:
 
 def test_a_run_is_logged_in_the_warehouse(project) -> None:
     result = run_training(project, epochs=2, device="cpu")
-    run = _query(project.root, "select * from train_runs where run_id = ?", [result.run_id])
+    run = planted.query(project.root, "select * from train_runs where run_id = ?", [result.run_id])
     assert len(run) == 1
-    cols = [r[0] for r in _query(project.root, "select column_name from (describe train_runs)")]
+    cols = [r[0] for r in planted.query(project.root, "select column_name from (describe train_runs)")]
     row = dict(zip(cols, run[0], strict=True))
     assert row["status"] == "finished" and row["ended_at"] >= row["started_at"]
     assert row["mapping_version"] == "1.0" and row["device"] == "cpu"
@@ -105,7 +97,7 @@ def test_a_run_is_logged_in_the_warehouse(project) -> None:
     assert row["epochs_done"] == 2 and row["best_epoch"] == result.best_epoch
     assert row["test_auc"] == pytest.approx(result.test["auc"])
     assert json.loads(row["config"])["model"]["combine"] == "concat"
-    metrics = _query(
+    metrics = planted.query(
         project.root,
         "select epoch, split, loss from train_metrics where run_id = ? order by epoch, split",
         [result.run_id],
@@ -115,14 +107,14 @@ def test_a_run_is_logged_in_the_warehouse(project) -> None:
         [(1, "train"), (1, "valid"), (2, "train"), (2, "valid"), (result.best_epoch, "test")]
     )
     n = len(planted.assets())
-    emb = _query(
+    emb = planted.query(
         project.root,
         "select epoch, count(*), any_value(typeof(vector)), min(dim) from train_embeddings where run_id = ?"
         " group by epoch order by epoch",
         [result.run_id],
     )
     assert emb == [(0, n, "FLOAT[32]", 8), (1, n, "FLOAT[32]", 8), (2, n, "FLOAT[32]", 8)]
-    stats = _query(
+    stats = planted.query(
         project.root,
         "select epoch, drift_mean from train_embedding_stats where run_id = ? order by 1",
         [result.run_id],
@@ -156,7 +148,7 @@ def test_an_exception_marks_the_run_failed_and_ctrl_c_interrupted(project, monke
     monkeypatch.setattr(train_mod, "evaluate", stop)
     with pytest.raises(KeyboardInterrupt):
         run_training(project, epochs=1)
-    rows = _query(
+    rows = planted.query(
         project.root, "select status, error, ended_at is not null from train_runs order by started_at"
     )
     assert rows[0][0] == "failed" and "disk on fire" in rows[0][1] and rows[0][2]
@@ -192,9 +184,9 @@ def test_a_killed_run_is_found_and_marked_failed(project) -> None:
                 [run_id, pid, host],
             )
     assert runs.mark_stale_runs(db) == ["dead"]
-    rows = dict(_query(project.root, "select run_id, status from train_runs"))
+    rows = dict(planted.query(project.root, "select run_id, status from train_runs"))
     assert rows == {"dead": "failed", "alive": "running", "elsewhere": "running"}
-    error = _query(project.root, "select error from train_runs where run_id = 'dead'")[0][0]
+    error = planted.query(project.root, "select error from train_runs where run_id = 'dead'")[0][0]
     assert f"pid {dead_pid}" in error
 
 
@@ -205,15 +197,17 @@ def test_resume_continues_to_the_same_result_as_an_uninterrupted_run(project) ->
     assert resumed.run_id == part.run_id
     assert [h["valid"]["loss"] for h in resumed.history] == [h["valid"]["loss"] for h in straight.history]
     assert resumed.test["loss"] == straight.test["loss"]
-    rows = _query(project.root, "select status, epochs_done from train_runs where run_id = ?", [part.run_id])
+    rows = planted.query(
+        project.root, "select status, epochs_done from train_runs where run_id = ?", [part.run_id]
+    )
     assert rows == [("finished", 3)]
-    epochs = _query(
+    epochs = planted.query(
         project.root,
         "select epoch from train_metrics where run_id = ? and split = 'train' order by 1",
         [part.run_id],
     )
     assert [e for (e,) in epochs] == [1, 2, 3]
-    tests = _query(
+    tests = planted.query(
         project.root, "select epoch from train_metrics where run_id = ? and split = 'test'", [part.run_id]
     )
     assert tests == [(resumed.best_epoch,)], "one test score, for the resumed run's best epoch"
@@ -236,7 +230,7 @@ def test_regression_task_reports_information_coefficient(project) -> None:
     result = run_training(project, epochs=1, model_overrides={"task": "regression", "encoder": "lstm"})
     assert result.test["auc"] is None and result.test["ic"] is not None
     cfg = json.loads(
-        _query(project.root, "select config from train_runs where run_id = ?", [result.run_id])[0][0]
+        planted.query(project.root, "select config from train_runs where run_id = ?", [result.run_id])[0][0]
     )
     assert cfg["loader"]["label"] == "fwd_ret_1d"
 
@@ -272,7 +266,7 @@ def test_sigterm_to_a_training_process_marks_its_run_interrupted(project) -> Non
             proc.kill()
             proc.wait()
         proc.stderr.close()
-    rows = _query(project.root, "select status, error, ended_at is not null from train_runs")
+    rows = planted.query(project.root, "select status, error, ended_at is not null from train_runs")
     assert rows == [("interrupted", "interrupted by the user or a signal", True)]
 
 
