@@ -500,6 +500,17 @@ class _Progress:
             self.bar.console.print(text, highlight=False)
 
 
+def _find_run(db: Path, ref: str) -> dict[str, Any]:
+    """The train_runs row of ``ref`` (ID, unique prefix or ``latest``), read with a short read-only open."""
+    from features.warehouse import connect
+
+    con = connect(db, read_only=True)
+    try:
+        return runs.resolve_run(con, ref)
+    finally:
+        con.close()
+
+
 def run_training(
     project: Project,
     *,
@@ -515,7 +526,6 @@ def run_training(
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """One logged training run (see the module docstring). ``epochs`` is the run's total epoch count."""
-    from features.warehouse import connect
     from training.loader import WindowDataset
 
     db = Path(db) if db is not None else project.warehouse_path
@@ -532,11 +542,7 @@ def run_training(
     ckpt: dict[str, Any] | None = None
     source_ckpt: dict[str, Any] | None = None
     if resume:
-        con = connect(db, read_only=True)
-        try:
-            row = runs.resolve_run(con, resume)
-        finally:
-            con.close()
+        row = _find_run(db, resume)
         if row["status"] == "running":
             raise TrainingError(f"run {row['run_id']} is still running (pid {row['pid']} on {row['host']})")
         ckpt = load_checkpoint(run_dir(project, row["run_id"]) / LAST)
@@ -550,11 +556,7 @@ def run_training(
         train_cfg = _overrides(project.train, {**(train_overrides or {}), "epochs": epochs})
         run_id = distributed.broadcast(runs.new_run_id())
         if init_from:
-            con = connect(db, read_only=True)
-            try:
-                src = runs.resolve_run(con, init_from)
-            finally:
-                con.close()
+            src = _find_run(db, init_from)
             source_ckpt = load_checkpoint(run_dir(project, src["run_id"]) / BEST)
             model_cfg = ModelConfig(**source_ckpt["model_config"])  # same architecture, so weights fit
             init_from = src["run_id"]
@@ -787,16 +789,11 @@ def evaluate_run(
     project: Project, run: str, *, split: str = "test", db: Path | None = None, device: str = "cpu"
 ) -> dict[str, Any]:
     """Score a run's best checkpoint on ``split`` with its own normalisation; logged to train_metrics."""
-    from features.warehouse import connect
     from training.loader import WindowDataset
     from training.normalize import NormStats
 
     db = Path(db) if db is not None else project.warehouse_path
-    con = connect(db, read_only=True)
-    try:
-        row = runs.resolve_run(con, run)
-    finally:
-        con.close()
+    row = _find_run(db, run)
     ckpt = load_checkpoint(run_dir(project, row["run_id"]) / BEST)
     dev = resolve_device(device)
     ds = WindowDataset.from_warehouse(
