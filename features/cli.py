@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from features.errors import ConfigError, FstoreError
+from features.errors import FstoreError
 
 Handler = Callable[[argparse.Namespace], int | None]
 
@@ -225,4 +225,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(code or 0)
 
 
-__all__ = ["ConfigError", "build_parser", "main"]
+__all__ = ["build_parser", "main"]
