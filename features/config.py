@@ -53,6 +53,16 @@ class FeaturesConfig:
     horizon: int = 1  # label horizon h in rows: fwd_ret_{h}d
 
 
+# Choice lists, torch-free, defined once: the config validates against them and the CLI offers them.
+SPLITS = ("train", "valid", "test")  # loader splits, in time order
+NORMALIZE_MODES = ("global", "per_asset", "none")  # [loader] normalize
+MISSING_MODES = ("drop", "fill")  # [loader] missing
+ENCODERS = ("gru", "lstm", "tcn")  # [model] encoder
+COMBINES = ("concat", "add", "attention", "separate", "none")  # [model] combine
+TASKS = ("classification", "regression")  # [model] task
+DEVICES = ("cpu", "cuda", "auto")  # [train] device (also cuda:N)
+OUTPUT_FORMATS = ("table", "csv", "json")  # --format of commands that print rows
+
 MEMORY_LIMIT_FORMAT = r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"  # e.g. "4GB", "3.5 GiB"
 
 
