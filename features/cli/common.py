@@ -1,8 +1,8 @@
 """What every ``fstore`` command shares: how a command is declared, and the project/warehouse/console
 helpers its handler calls.
 
-A command is a :class:`Command` (name, help, handler, its :func:`arg` s, subcommands) declared next to
-its handler in the group module (``features/cli/symbols.py`` …); ``features.cli.COMMANDS`` lists
+A command is a :class:`Command` (name, help, handler, its arguments made by :func:`arg`, subcommands)
+declared next to its handler in the group module (``features/cli/symbols.py`` …); ``features.cli.COMMANDS`` lists
 them all, and ``build_parser`` turns that table into argparse parsers. Nothing here imports more than
 the standard library: heavy modules load inside the handlers.
 """
