@@ -189,7 +189,7 @@ def bench_noop(tmp: Path, repeat: int) -> dict[str, object]:
     subprocess.run([PY, "-c", "import duckdb"], check=True)
     out["bare `python -c 'import duckdb'` s"] = round(time.perf_counter() - t0, 3)
     out["load average at the end"] = os.getloadavg()
-    code = "import sys, features.cli, features.build, features.cli_build; print('torch' in sys.modules)"
+    code = "import sys, features.cli, features.build, features.cli.build; print('torch' in sys.modules)"
     out["build imports torch"] = subprocess.run(
         [PY, "-c", code], capture_output=True, text=True
     ).stdout.strip()

@@ -9,11 +9,20 @@ defaults below; an unknown section or key is an error naming the file and line.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from features.choices import (
+    COMBINES,
+    DEVICES,
+    ENCODERS,
+    MISSING_MODES,
+    NORMALIZE_MODES,
+    OUTPUT_FORMATS,
+    SPLITS,
+    TASKS,
+)
 from features.errors import ConfigError
 
 CONFIG_RELPATH = Path("config") / "project.toml"
@@ -53,15 +62,9 @@ class FeaturesConfig:
     horizon: int = 1  # label horizon h in rows: fwd_ret_{h}d
 
 
-# Choice lists, torch-free, defined once: the config validates against them and the CLI offers them.
-SPLITS = ("train", "valid", "test")  # loader splits, in time order
-NORMALIZE_MODES = ("global", "per_asset", "none")  # [loader] normalize
-MISSING_MODES = ("drop", "fill")  # [loader] missing
-ENCODERS = ("gru", "lstm", "tcn")  # [model] encoder
-COMBINES = ("concat", "add", "attention", "separate", "none")  # [model] combine
-TASKS = ("classification", "regression")  # [model] task
-DEVICES = ("cpu", "cuda", "auto")  # [train] device (also cuda:N)
-OUTPUT_FORMATS = ("table", "csv", "json")  # --format of commands that print rows
+# The choice lists (SPLITS, NORMALIZE_MODES, MISSING_MODES, ENCODERS, COMBINES, TASKS, DEVICES,
+# OUTPUT_FORMATS) are defined once in the leaf module features.choices, so `fstore --help` offers them
+# without loading this module; they are re-exported here, where the config validates against them.
 
 MEMORY_LIMIT_FORMAT = r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"  # e.g. "4GB", "3.5 GiB"
 
@@ -247,6 +250,8 @@ def load_project(root: Path | str | None = None, *, search: bool = True) -> Proj
     cfg_file = root_path / CONFIG_RELPATH
     if not cfg_file.is_file():
         return Project(root=root_path)
+    import tomllib  # here, not at the top: `fstore --help` imports this module for its choice lists
+
     text = cfg_file.read_text(encoding="utf-8")
     try:
         raw = tomllib.loads(text)
@@ -277,3 +282,29 @@ def load_project(root: Path | str | None = None, *, search: bool = True) -> Proj
                 _check_memory_limit(kwargs[key], cfg_file, _line_of(text, key))
         sections[name] = dataclasses.replace(defaults, **kwargs)
     return Project(root=root_path, config_file=cfg_file, **sections)
+
+
+__all__ = [
+    "COMBINES",
+    "CONFIG_RELPATH",
+    "DEVICES",
+    "ENCODERS",
+    "MEMORY_LIMIT_FORMAT",
+    "MISSING_MODES",
+    "NORMALIZE_MODES",
+    "OUTPUT_FORMATS",
+    "SPLITS",
+    "TASKS",
+    "BuildConfig",
+    "FeaturesConfig",
+    "IngestConfig",
+    "LoaderConfig",
+    "ModelConfig",
+    "PathsConfig",
+    "Project",
+    "SplitsConfig",
+    "SyntheticConfig",
+    "TrainConfig",
+    "find_project_root",
+    "load_project",
+]

@@ -28,7 +28,16 @@ import duckdb
 from features.errors import MappingError, UnknownSymbolError
 from features.mapping import AssetMapping, SyncPlan, load_mapping, plan_sync, unknown_symbols_error
 from features.symbols import Universe, load_universe
-from features.warehouse import connect, record_source_version, source_version
+from features.warehouse import (
+    connect,
+    first_row,
+    quote_ident,
+    record_source_version,
+    scalar,
+    source_version,
+    table_exists,
+    transaction,
+)
 
 DIM_TABLES = ("dim_symbol", "dim_symbol_history", "mapping_versions")
 
@@ -170,15 +179,14 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[Any
         ).fetchall()
     ]
     select = ", ".join(f"unnest(?::{t}[])" for t in types)
-    con.execute(f"insert into {table} select {select}", [list(c) for c in columns])
+    con.execute(f"insert into {quote_ident(table)} select {select}", [list(c) for c in columns])
 
 
 def write_dimension(con: duckdb.DuckDBPyConnection, mapping: AssetMapping, universe: Universe | None) -> None:
     """Replace the three dimension tables and the macro in one transaction."""
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         for table, ddl in _DDL.items():
-            con.execute(f"create or replace table {table} ({ddl})")
+            con.execute(f"create or replace table {quote_ident(table)} ({ddl})")
         _insert(con, "dim_symbol", symbol_rows(mapping, universe))
         _insert(con, "dim_symbol_history", history_rows(mapping))
         _insert(con, "mapping_versions", version_rows(mapping))
@@ -186,10 +194,6 @@ def write_dimension(con: duckdb.DuckDBPyConnection, mapping: AssetMapping, unive
         record_source_version(con, "dim_symbol", _digest(mapping, universe))
         record_source_version(con, "dim_symbol_history", _digest(mapping, None))
         record_source_version(con, "mapping_versions", _digest(mapping, None))
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
 
 
 def _digest(mapping: AssetMapping, universe: Universe | None) -> str:
@@ -204,11 +208,7 @@ def _digest(mapping: AssetMapping, universe: Universe | None) -> str:
 
 
 def _tables_exist(con: duckdb.DuckDBPyConnection) -> bool:
-    found = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = 'main' and table_name in (?, ?, ?)",
-        list(DIM_TABLES),
-    ).fetchall()[0][0]
-    return found == len(DIM_TABLES)
+    return all(table_exists(con, table, views=False) for table in DIM_TABLES)
 
 
 def _check_agrees(con: duckdb.DuckDBPyConnection, mapping: AssetMapping, where: Path) -> bool:
@@ -418,21 +418,21 @@ def check_symbols_known(con: duckdb.DuckDBPyConnection, symbols: Iterable[str], 
         ).fetchall()
     ]
     if missing:
-        row = con.execute("select count(*), max(mapping_version) from dim_symbol").fetchall()[0]
+        row = first_row(con, "select count(*), max(mapping_version) from dim_symbol")
         raise unknown_symbols_error(missing, source=source, next_id=row[0], version=row[1])
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> str:
-    row = con.execute("select version from mapping_versions order by seq desc limit 1").fetchall()
-    row = row[0] if row else None
-    if row is None:
+    """The newest mapping version in the warehouse's ``mapping_versions``."""
+    version = scalar(con, "select version from mapping_versions order by seq desc limit 1")
+    if version is None:
         raise MappingError("the warehouse has no mapping version yet", hint="run `fstore build`")
-    return row[0]
+    return version
 
 
 def num_embeddings(con: duckdb.DuckDBPyConnection) -> int:
     """max(asset_id) + 1 over dim_symbol: the rows an nn.Embedding needs."""
-    return int(con.execute("select coalesce(max(asset_id), -1) + 1 from dim_symbol").fetchall()[0][0])
+    return int(scalar(con, "select coalesce(max(asset_id), -1) + 1 from dim_symbol"))
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,6 @@ disagree.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -167,30 +165,26 @@ class AssetMapping:
         }
 
     def save(self, path: str | Path) -> None:
-        """Write atomically: a temp file in the same folder, fsync, then rename over the target."""
+        """Replace the file whole (:func:`features.warehouse.atomic_write`: temp file in the same
+        folder, fsync, rename, fsync of the folder), first removing temps a killed writer left."""
+        from features.warehouse import atomic_write
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer that was killed
-            stale.unlink(missing_ok=True)
-        text = json.dumps(self.to_json(), indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        try:  # make the rename itself durable
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        except OSError:
-            pass
+        remove_stale_temps(path)
+        atomic_write(path, json.dumps(self.to_json(), indent=2) + "\n")
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Delete the temp files a killed writer of ``path`` left: the toolkit's, and the
+    ``.{name}.*.tmp`` ones earlier versions of fstore wrote. Returns them."""
+    from features import warehouse
+
+    stale = warehouse.remove_stale_temps(path)
+    if path.parent.is_dir():
+        for old in path.parent.glob(f".{path.name}.*.tmp"):
+            old.unlink(missing_ok=True)
+            stale.append(old)
+    return stale
 
 
 def unknown_symbols_error(
@@ -363,10 +357,8 @@ def _check_directions(data: dict[str, Any], where: str) -> dict[str, int]:
     return s2i
 
 
-def load_mapping(path: str | Path) -> AssetMapping:
-    """Load, validate and replay the mapping file. Raises MappingError naming the problem."""
-    path = Path(path)
-    where = str(path)
+def _read_mapping_json(path: Path) -> dict[str, Any]:
+    """The decoded mapping file (a JSON object), or a MappingError naming the file and line."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -381,36 +373,44 @@ def load_mapping(path: str | Path) -> AssetMapping:
         ) from None
     if not isinstance(data, dict):
         raise MappingError("must be a JSON object", file=path)
-    s2i = _check_directions(data, where)
-    metadata = data.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise MappingError("metadata must be an object", file=path)
+    return data
+
+
+def _seed_event(data: dict[str, Any], s2i: dict[str, int], metadata: dict[str, Any]) -> Event:
+    """The seed format has no history: adopt it as its own first version, IDs exactly as written."""
+    symbols_meta = data.get("symbols") or {}
+
+    def attribute(symbol: str, key: str) -> str:
+        return str((symbols_meta.get(symbol) or {}).get(key, ""))
+
+    return Event(
+        version=str(metadata.get("version", "1.0")),
+        kind="initial",
+        created_at=str(metadata.get("created_date", "")),
+        source_config=str(metadata.get("source_config", "symbols.json")),
+        added=tuple(
+            Entry(s, i, attribute(s, "category"), attribute(s, "subcategory"))
+            for s, i in sorted(s2i.items(), key=lambda kv: kv[1])
+        ),
+    )
+
+
+def _history_of(
+    data: dict[str, Any], s2i: dict[str, int], metadata: dict[str, Any], path: Path
+) -> list[Event]:
+    """The file's events: its ``history``, or the seed format adopted as version one."""
     raw_history = data.get("history")
     if raw_history is None:
-        # The seed format with no history: adopt it as its own first version, IDs exactly as written.
-        symbols_meta = data.get("symbols") or {}
-        event = Event(
-            version=str(metadata.get("version", "1.0")),
-            kind="initial",
-            created_at=str(metadata.get("created_date", "")),
-            source_config=str(metadata.get("source_config", "symbols.json")),
-            added=tuple(
-                Entry(
-                    s,
-                    i,
-                    str((symbols_meta.get(s) or {}).get("category", "")),
-                    str((symbols_meta.get(s) or {}).get("subcategory", "")),
-                )
-                for s, i in sorted(s2i.items(), key=lambda kv: kv[1])
-            ),
-        )
-        history = [event]
-    else:
-        if not isinstance(raw_history, list) or not raw_history:
-            raise MappingError("history must be a non-empty list of versions", file=path)
-        history = [_event_from(raw, where, n) for n, raw in enumerate(raw_history)]
-    mapping = replay(history, created_date=str(metadata.get("created_date", "")), path=path)
-    mapping = replace(mapping, source_config=str(metadata.get("source_config", "symbols.json")))
+        return [_seed_event(data, s2i, metadata)]
+    if not isinstance(raw_history, list) or not raw_history:
+        raise MappingError("history must be a non-empty list of versions", file=path)
+    return [_event_from(raw, str(path), n) for n, raw in enumerate(raw_history)]
+
+
+def _check_replayed(
+    mapping: AssetMapping, data: dict[str, Any], s2i: dict[str, int], metadata: dict[str, Any], path: Path
+) -> None:
+    """The replayed history must agree with the file's own symbol_to_id, version and active flags."""
     if mapping.symbol_to_id != s2i:
         differ = sorted(
             s for s in set(s2i) | set(mapping.symbol_to_id) if s2i.get(s) != mapping.symbol_to_id.get(s)
@@ -426,17 +426,31 @@ def load_mapping(path: str | Path) -> AssetMapping:
             f"metadata.version is {metadata['version']!r} but the history ends at {mapping.version!r}",
             file=path,
         )
-    # Attributes: the `symbols` block, when present, must match the replayed state too.
     attrs = data.get("symbols")
-    if isinstance(attrs, dict) and raw_history is not None:
-        for entry in mapping.entries:
-            got = attrs.get(entry.symbol) or {}
-            if bool(got.get("active", True)) != entry.active:
-                raise MappingError(
-                    f"symbols[{entry.symbol!r}].active disagrees with the history",
-                    file=path,
-                    symbols=[entry.symbol],
-                )
+    if not isinstance(attrs, dict) or data.get("history") is None:
+        return
+    for entry in mapping.entries:  # the `symbols` block must match the replayed state too
+        got = attrs.get(entry.symbol) or {}
+        if bool(got.get("active", True)) != entry.active:
+            raise MappingError(
+                f"symbols[{entry.symbol!r}].active disagrees with the history",
+                file=path,
+                symbols=[entry.symbol],
+            )
+
+
+def load_mapping(path: str | Path) -> AssetMapping:
+    """Load, validate and replay the mapping file. Raises MappingError naming the problem."""
+    path = Path(path)
+    data = _read_mapping_json(path)
+    s2i = _check_directions(data, str(path))
+    metadata = data.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise MappingError("metadata must be an object", file=path)
+    history = _history_of(data, s2i, metadata, path)
+    mapping = replay(history, created_date=str(metadata.get("created_date", "")), path=path)
+    mapping = replace(mapping, source_config=str(metadata.get("source_config", "symbols.json")))
+    _check_replayed(mapping, data, s2i, metadata, path)
     return mapping
 
 
@@ -532,50 +546,51 @@ def initial_mapping(
     return SyncPlan(old_version=None, new_version="1.0", added=entries, mapping=mapping)
 
 
-def plan_sync(
-    current: AssetMapping | None,
-    universe: Universe,
-    *,
-    regenerate: bool = False,
-    source_config: str = "symbols.json",
-    now: str | None = None,
-) -> SyncPlan:
-    """Work out the next mapping version for ``universe`` without writing anything."""
-    if current is None:
-        return initial_mapping(universe, source_config=source_config, now=now)
-    now = now or _now()
+def _plan_regenerate(current: AssetMapping, universe: Universe, source_config: str, now: str) -> SyncPlan:
+    """Re-number the universe from scratch under the next major version (nothing when identical)."""
+    major, _ = parse_version(current.version)
+    entries = _numbered_from_scratch(universe)
+    old = current.symbol_to_id
+    moved = tuple(
+        (e.symbol, old[e.symbol], e.asset_id)
+        for e in entries
+        if e.symbol in old and old[e.symbol] != e.asset_id
+    )
+    identical = [(e.symbol, e.asset_id, e.category, e.subcategory, True) for e in entries] == [
+        (e.symbol, e.asset_id, e.category, e.subcategory, e.active) for e in current.entries
+    ]
+    if identical:
+        return SyncPlan(
+            old_version=current.version, new_version=current.version, regenerate=True, mapping=current
+        )
+    new_version = f"{major + 1}.0"
+    event = Event(new_version, "regenerate", now, source_config, universe.sha256, added=entries)
+    wanted = universe.by_symbol
+    return SyncPlan(
+        old_version=current.version,
+        new_version=new_version,
+        added=tuple(e for e in entries if e.symbol not in old),
+        retired=tuple(sorted(s for s in old if s not in wanted)),
+        regenerate=True,
+        moved=moved,
+        mapping=_append_event(current, event, source_config),
+    )
+
+
+def _changed_categories(current: AssetMapping, wanted: dict[str, Any]) -> tuple[tuple[Entry, Entry], ...]:
+    """(before, after) for every symbol whose category or sub-category changed in the config."""
+    return tuple(
+        (e, replace(e, category=wanted[e.symbol].category, subcategory=wanted[e.symbol].subcategory))
+        for e in current.entries
+        if e.symbol in wanted
+        and (e.category, e.subcategory) != (wanted[e.symbol].category, wanted[e.symbol].subcategory)
+    )
+
+
+def _plan_append(current: AssetMapping, universe: Universe, source_config: str, now: str) -> SyncPlan:
+    """Append newcomers with the next free IDs, retire and reactivate, under the next minor version."""
     major, minor = parse_version(current.version)
     wanted = universe.by_symbol
-    if regenerate:
-        entries = _numbered_from_scratch(universe)
-        old = current.symbol_to_id
-        moved = tuple(
-            (e.symbol, old[e.symbol], e.asset_id)
-            for e in entries
-            if e.symbol in old and old[e.symbol] != e.asset_id
-        )
-        identical = [(e.symbol, e.asset_id, e.category, e.subcategory, True) for e in entries] == [
-            (e.symbol, e.asset_id, e.category, e.subcategory, e.active) for e in current.entries
-        ]
-        if identical:
-            return SyncPlan(
-                old_version=current.version, new_version=current.version, regenerate=True, mapping=current
-            )
-        new_version = f"{major + 1}.0"
-        event = Event(new_version, "regenerate", now, source_config, universe.sha256, added=entries)
-        mapping = _append_event(current, event, source_config)
-        added = tuple(e for e in entries if e.symbol not in old)
-        retired = tuple(sorted(s for s in old if s not in wanted))
-        return SyncPlan(
-            old_version=current.version,
-            new_version=new_version,
-            added=added,
-            retired=retired,
-            regenerate=True,
-            moved=moved,
-            mapping=mapping,
-        )
-
     by_symbol = current.by_symbol
     newcomers = sorted(s for s in wanted if s not in by_symbol)
     next_id = current.num_embeddings
@@ -584,12 +599,7 @@ def plan_sync(
     )
     retired = tuple(sorted(e.symbol for e in current.entries if e.active and e.symbol not in wanted))
     reactivated = tuple(sorted(e.symbol for e in current.entries if not e.active and e.symbol in wanted))
-    changed = tuple(
-        (e, replace(e, category=wanted[e.symbol].category, subcategory=wanted[e.symbol].subcategory))
-        for e in current.entries
-        if e.symbol in wanted
-        and (e.category, e.subcategory) != (wanted[e.symbol].category, wanted[e.symbol].subcategory)
-    )
+    changed = _changed_categories(current, wanted)
     if not (added or retired or reactivated or changed):
         return SyncPlan(old_version=current.version, new_version=current.version, mapping=current)
     new_version = f"{major}.{minor + 1}"
@@ -604,7 +614,6 @@ def plan_sync(
         reactivated=reactivated,
         changed=tuple(after for _, after in changed),
     )
-    mapping = _append_event(current, event, source_config)
     return SyncPlan(
         old_version=current.version,
         new_version=new_version,
@@ -612,8 +621,23 @@ def plan_sync(
         retired=retired,
         reactivated=reactivated,
         changed=changed,
-        mapping=mapping,
+        mapping=_append_event(current, event, source_config),
     )
+
+
+def plan_sync(
+    current: AssetMapping | None,
+    universe: Universe,
+    *,
+    regenerate: bool = False,
+    source_config: str = "symbols.json",
+    now: str | None = None,
+) -> SyncPlan:
+    """Work out the next mapping version for ``universe`` without writing anything."""
+    if current is None:
+        return initial_mapping(universe, source_config=source_config, now=now)
+    plan = _plan_regenerate if regenerate else _plan_append
+    return plan(current, universe, source_config, now or _now())
 
 
 # --------------------------------------------------------------------------- public helpers
@@ -637,3 +661,21 @@ def symbol_to_id(symbols: str | Iterable[str], project: Any = None) -> int | lis
 def num_embeddings(project: Any = None) -> int:
     """``num_embeddings`` for ``nn.Embedding``: max(asset_id) + 1 of the current mapping."""
     return _current(project).num_embeddings
+
+
+__all__ = [
+    "EVENT_KINDS",
+    "AssetMapping",
+    "Entry",
+    "Event",
+    "SyncPlan",
+    "initial_mapping",
+    "load_mapping",
+    "num_embeddings",
+    "parse_version",
+    "plan_sync",
+    "remove_stale_temps",
+    "replay",
+    "symbol_to_id",
+    "unknown_symbols_error",
+]

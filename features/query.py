@@ -31,33 +31,37 @@ def run_query(db: str | Path, sql: str, *, write: bool = False) -> QueryResult:
     SELECT-like statements are accepted, so a query can never change the warehouse."""
     if not sql.strip():
         raise ConfigError("empty query")
-    con = connect(db, read_only=not write, wait_s=0.0)
-    try:
-        try:
-            statements = con.extract_statements(sql)
-        except duckdb.Error as exc:
-            raise WarehouseError(f"query failed: {_first_line(exc)}") from None
+    with connect(db, read_only=not write) as con:
+        statements = _statements(con, sql)
         if not write:
-            for statement in statements:
-                kind = statement.type.name
-                if kind not in _READ_ONLY_TYPES:
-                    raise ConfigError(
-                        f"`fstore query` is read-only and this is a {kind} statement",
-                        hint="pass --write to change the warehouse",
-                    )
-        result: QueryResult = QueryResult([], [])
+            _check_read_only(statements)
+        result = QueryResult([], [])
         try:
             for statement in statements:
                 cursor = con.execute(statement.query)
-                if cursor.description:
-                    result = QueryResult([d[0] for d in cursor.description], cursor.fetchall())
-                else:
-                    result = QueryResult([], [])
+                columns = [d[0] for d in cursor.description] if cursor.description else []
+                result = QueryResult(columns, cursor.fetchall() if columns else [])
         except duckdb.Error as exc:
             raise WarehouseError(f"query failed: {_first_line(exc)}") from None
         return result
-    finally:
-        con.close()
+
+
+def _statements(con: duckdb.DuckDBPyConnection, sql: str) -> list[Any]:
+    try:
+        return con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise WarehouseError(f"query failed: {_first_line(exc)}") from None
+
+
+def _check_read_only(statements: list[Any]) -> None:
+    """Refuse any statement that is not SELECT-like (so a query never changes the warehouse)."""
+    for statement in statements:
+        kind = statement.type.name
+        if kind not in _READ_ONLY_TYPES:
+            raise ConfigError(
+                f"`fstore query` is read-only and this is a {kind} statement",
+                hint="pass --write to change the warehouse",
+            )
 
 
 def _first_line(exc: Exception) -> str:
@@ -106,3 +110,6 @@ def format_result(result: Any, fmt: str, *, max_rows: int = 200) -> str | None:
     if len(shown) < len(rows):
         console.print(f"({len(rows)} rows, {len(shown)} shown; --max-rows 0 shows all)")
     return None
+
+
+__all__ = ["QueryResult", "format_result", "run_query"]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from importlib import resources
 from pathlib import Path
 
 from features.errors import ConfigError
+from features.warehouse import atomic_write
 
 _TEMPLATE_FILES = {
     "config/project.toml": "config/project.toml",
@@ -32,10 +32,10 @@ def init_project(target: Path, *, force: bool = False) -> Path:
         if out.exists():
             raise ConfigError(f"{out} already exists; not overwriting it")
     for source, dest in _TEMPLATE_FILES.items():
-        out = target / dest
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with resources.as_file(templates / source) as src:
-            shutil.copyfile(src, out)
+        atomic_write(target / dest, (templates / source).read_bytes())
     for folder in ("data/raw", "models"):
         (target / folder).mkdir(parents=True, exist_ok=True)
     return target
+
+
+__all__ = ["init_project"]

@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from features.errors import SymbolsConfigError
 
@@ -96,11 +97,35 @@ class _Locator:
         return start + 1
 
 
+# (resolved path, sha256 of the bytes) -> the universe parsed from them. A build reads symbols.json in
+# several steps (dimension, synthetic market); the cache makes that one parse. Keyed by content, not
+# mtime: a file rewritten within one timestamp tick must never return the old universe.
+_PARSED: dict[tuple[str, str], Universe] = {}
+_PARSED_MAX = 8
+
+
 def load_universe(path: str | Path) -> Universe:
-    """Parse and validate a symbols file; every problem is reported at once."""
+    """Parse and validate a symbols file; every problem is reported at once.
+
+    The same bytes at the same path are parsed once per process: later calls return the same
+    (immutable) :class:`Universe`.
+    """
     path = Path(path)
+    raw_bytes = _read_symbols_file(path)
+    sha256 = hashlib.sha256(raw_bytes).hexdigest()
+    key = (str(path.resolve()), sha256)
+    cached = _PARSED.get(key)
+    if cached is None:
+        cached = _parse_bytes(raw_bytes, path, sha256)
+        while len(_PARSED) >= _PARSED_MAX:
+            del _PARSED[next(iter(_PARSED))]  # the oldest entry
+        _PARSED[key] = cached
+    return cached if cached.path == path else replace(cached, path=path)
+
+
+def _read_symbols_file(path: Path) -> bytes:
     try:
-        raw_bytes = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise SymbolsConfigError(
             "symbols file not found",
@@ -109,6 +134,9 @@ def load_universe(path: str | Path) -> Universe:
         ) from None
     except OSError as exc:
         raise SymbolsConfigError(f"cannot read symbols file: {exc.strerror}", file=path) from None
+
+
+def _parse_bytes(raw_bytes: bytes, path: Path, sha256: str) -> Universe:
     try:
         text = raw_bytes.decode("utf-8")
         data = json.loads(text)
@@ -118,33 +146,48 @@ def load_universe(path: str | Path) -> Universe:
         raise SymbolsConfigError(
             f"not valid JSON: {exc.msg}", file=path, line=exc.lineno, column=exc.colno
         ) from None
-    return parse_universe(data, path=path, text=text, sha256=hashlib.sha256(raw_bytes).hexdigest())
+    return parse_universe(data, path=path, text=text, sha256=sha256)
 
 
-def parse_universe(data: object, *, path: Path, text: str = "", sha256: str = "") -> Universe:
-    """Validate the decoded JSON of a symbols file and build the universe."""
-    loc = _Locator(text)
-    problems: list[SymbolsConfigError] = []
+# --------------------------------------------------------------------------- validation steps
 
-    def problem(message: str, *needles: str) -> None:
-        problems.append(
-            SymbolsConfigError(message, file=path, line=loc.line_of(*needles) if needles else None)
-        )
 
-    if not isinstance(data, dict):
-        raise SymbolsConfigError(
-            f"must be a JSON object with groups {', '.join(SYMBOL_GROUPS)}; got a {type(data).__name__}",
-            file=path,
-        )
-    unknown = sorted(set(data) - {*SYMBOL_GROUPS, INDEX_GROUP})
-    for key in unknown:
-        problem(
+class _Problems:
+    """Every problem found in a symbols file, each located at its line when the text is known."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.locator = _Locator(text)
+        self.found: list[SymbolsConfigError] = []
+
+    def add(self, message: str, *needles: str) -> None:
+        line = self.locator.line_of(*needles) if needles else None
+        self.found.append(SymbolsConfigError(message, file=self.path, line=line))
+
+    def raise_any(self) -> None:
+        """Raise the one problem, or one error listing them all; nothing when there are none."""
+        if len(self.found) == 1:
+            raise self.found[0]
+        if self.found:
+            raise SymbolsConfigError(
+                f"{len(self.found)} problems:\n" + "\n".join(f"  {p}" for p in self.found),
+                file=None,
+            )
+
+
+def _check_groups(data: dict[Any, Any], problems: _Problems) -> None:
+    """Unknown top-level groups, and a file without any symbol group."""
+    for key in sorted(set(data) - {*SYMBOL_GROUPS, INDEX_GROUP}):
+        problems.add(
             f"unknown group {key!r} (groups are {', '.join(SYMBOL_GROUPS)} and {INDEX_GROUP})",
             f'"{key}"',
         )
     if not any(group in data for group in SYMBOL_GROUPS):
-        problem(f"has none of the groups {', '.join(SYMBOL_GROUPS)}; there are no symbols")
+        problems.add(f"has none of the groups {', '.join(SYMBOL_GROUPS)}; there are no symbols")
 
+
+def _group_symbols(data: dict[Any, Any], problems: _Problems) -> dict[str, SymbolInfo]:
+    """symbol -> its info, from the ``sectors``, ``etfs`` and ``crypto`` groups (each symbol once)."""
     seen: dict[str, str] = {}  # symbol -> "group.subcategory"
     infos: dict[str, SymbolInfo] = {}
     for group in SYMBOL_GROUPS:
@@ -152,83 +195,113 @@ def parse_universe(data: object, *, path: Path, text: str = "", sha256: str = ""
             continue
         subs = data[group]
         if not isinstance(subs, dict):
-            problem(
+            problems.add(
                 f"group {group!r} must map sub-categories to lists of symbols, got {type(subs).__name__}",
                 f'"{group}"',
             )
             continue
         for sub, symbols in subs.items():
-            where = f"{group}.{sub}"
-            if not isinstance(symbols, list):
-                problem(
-                    f"{where} must be a list of symbols, got {type(symbols).__name__}",
-                    f'"{group}"',
-                    f'"{sub}"',
-                )
-                continue
-            for position, symbol in enumerate(symbols):
-                bad = validate_symbol(symbol)
-                if bad:
-                    needle = json.dumps(symbol) if isinstance(symbol, str) else f'"{sub}"'
-                    problem(
-                        f"symbol {json.dumps(symbol)} in {where}[{position}] {bad}",
-                        f'"{group}"',
-                        f'"{sub}"',
-                        needle,
-                    )
-                    continue
-                if symbol in seen:
-                    first = seen[symbol]
-                    detail = "twice in" if first == where else f"in both {first} and"
-                    problem(
-                        f"symbol {symbol!r} is listed {detail} {where}; a symbol has exactly one category — "
-                        "remove one of them",
-                        f'"{group}"',
-                        f'"{sub}"',
-                        f'"{symbol}"',
-                    )
-                    continue
-                seen[symbol] = where
-                infos[symbol] = SymbolInfo(symbol=symbol, category=group, subcategory=str(sub))
+            _sub_symbols(group, sub, symbols, seen, infos, problems)
+    return infos
 
-    memberships: dict[str, list[str]] = {}
-    if INDEX_GROUP in data:
-        indices = data[INDEX_GROUP]
-        if not isinstance(indices, dict):
-            problem(f"group {INDEX_GROUP!r} must map index names to lists of symbols", f'"{INDEX_GROUP}"')
-        else:
-            for index_name, symbols in indices.items():
-                if not isinstance(symbols, list):
-                    problem(f"{INDEX_GROUP}.{index_name} must be a list of symbols", f'"{index_name}"')
-                    continue
-                for symbol in symbols:
-                    bad = validate_symbol(symbol)
-                    if bad:
-                        problem(
-                            f"symbol {json.dumps(symbol)} in {INDEX_GROUP}.{index_name} {bad}",
-                            f'"{index_name}"',
-                        )
-                    elif symbol not in infos:
-                        problem(
-                            f"{INDEX_GROUP}.{index_name} lists {symbol!r}, which is in none of "
-                            f"{', '.join(SYMBOL_GROUPS)}; indices may only repeat symbols from those groups",
-                            f'"{INDEX_GROUP}"',
-                            f'"{symbol}"',
-                        )
-                    else:
-                        memberships.setdefault(symbol, [])
-                        if index_name not in memberships[symbol]:
-                            memberships[symbol].append(str(index_name))
 
-    if problems:
-        if len(problems) == 1:
-            raise problems[0]
-        raise SymbolsConfigError(
-            f"{len(problems)} problems:\n" + "\n".join(f"  {p}" for p in problems),
-            file=None,
+def _sub_symbols(
+    group: str,
+    sub: Any,
+    symbols: Any,
+    seen: dict[str, str],
+    infos: dict[str, SymbolInfo],
+    problems: _Problems,
+) -> None:
+    """Add the symbols of one sub-category (``sectors.Technology``) to ``infos``."""
+    where = f"{group}.{sub}"
+    if not isinstance(symbols, list):
+        problems.add(
+            f"{where} must be a list of symbols, got {type(symbols).__name__}", f'"{group}"', f'"{sub}"'
         )
+        return
+    for position, symbol in enumerate(symbols):
+        bad = validate_symbol(symbol)
+        if bad:
+            needle = json.dumps(symbol) if isinstance(symbol, str) else f'"{sub}"'
+            problems.add(
+                f"symbol {json.dumps(symbol)} in {where}[{position}] {bad}", f'"{group}"', f'"{sub}"', needle
+            )
+            continue
+        if symbol in seen:
+            first = seen[symbol]
+            detail = "twice in" if first == where else f"in both {first} and"
+            problems.add(
+                f"symbol {symbol!r} is listed {detail} {where}; a symbol has exactly one category — "
+                "remove one of them",
+                f'"{group}"',
+                f'"{sub}"',
+                f'"{symbol}"',
+            )
+            continue
+        seen[symbol] = where
+        infos[symbol] = SymbolInfo(symbol=symbol, category=group, subcategory=str(sub))
+
+
+def _index_memberships(
+    data: dict[Any, Any], infos: dict[str, SymbolInfo], problems: _Problems
+) -> dict[str, list[str]]:
+    """symbol -> the indices that list it; an index may only repeat symbols of the other groups."""
+    memberships: dict[str, list[str]] = {}
+    if INDEX_GROUP not in data:
+        return memberships
+    indices = data[INDEX_GROUP]
+    if not isinstance(indices, dict):
+        problems.add(f"group {INDEX_GROUP!r} must map index names to lists of symbols", f'"{INDEX_GROUP}"')
+        return memberships
+    for index_name, symbols in indices.items():
+        if not isinstance(symbols, list):
+            problems.add(f"{INDEX_GROUP}.{index_name} must be a list of symbols", f'"{index_name}"')
+            continue
+        for symbol in symbols:
+            bad = validate_symbol(symbol)
+            if bad:
+                problems.add(
+                    f"symbol {json.dumps(symbol)} in {INDEX_GROUP}.{index_name} {bad}", f'"{index_name}"'
+                )
+            elif symbol not in infos:
+                problems.add(
+                    f"{INDEX_GROUP}.{index_name} lists {symbol!r}, which is in none of "
+                    f"{', '.join(SYMBOL_GROUPS)}; indices may only repeat symbols from those groups",
+                    f'"{INDEX_GROUP}"',
+                    f'"{symbol}"',
+                )
+            elif index_name not in memberships.setdefault(symbol, []):
+                memberships[symbol].append(str(index_name))
+    return memberships
+
+
+def parse_universe(data: object, *, path: Path, text: str = "", sha256: str = "") -> Universe:
+    """Validate the decoded JSON of a symbols file and build the universe (sorted by symbol)."""
+    if not isinstance(data, dict):
+        raise SymbolsConfigError(
+            f"must be a JSON object with groups {', '.join(SYMBOL_GROUPS)}; got a {type(data).__name__}",
+            file=path,
+        )
+    problems = _Problems(path, text)
+    _check_groups(data, problems)
+    infos = _group_symbols(data, problems)
+    memberships = _index_memberships(data, infos, problems)
+    problems.raise_any()
     ordered = tuple(
         SymbolInfo(s.symbol, s.category, s.subcategory, tuple(memberships.get(s.symbol, ())))
         for s in sorted(infos.values(), key=lambda info: info.symbol)
     )
     return Universe(path=path, sha256=sha256, symbols=ordered)
+
+
+__all__ = [
+    "INDEX_GROUP",
+    "SYMBOL_GROUPS",
+    "SYMBOL_PATTERN",
+    "SymbolInfo",
+    "Universe",
+    "load_universe",
+    "parse_universe",
+    "validate_symbol",
+]

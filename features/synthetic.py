@@ -25,7 +25,9 @@ meant to look like the real thing where the pipeline cares, and to contain a kno
 Everything is vectorised over assets (the only Python loop runs over dates, for the GARCH / AR
 recursions) and drawn from one ``numpy.random.Generator`` seeded by ``[synthetic] seed``. The
 numpy generator lives in :mod:`features.synthetic_market` and loads only when a market is generated,
-so checking whether the market changed (a no-op build) stays cheap.
+so checking whether the market changed (a no-op build) stays cheap. The fixed parameters both modules
+share (:data:`PLANTED_PHI`, :data:`SECTOR_ETFS`, the GARCH coefficients, :class:`Asset`) live in the
+leaf module :mod:`features.synthetic_params`.
 """
 
 from __future__ import annotations
@@ -33,76 +35,34 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from features.config import Project, SyntheticConfig
+from features.symbols import load_universe
+from features.synthetic_params import (
+    MEAN_REVERSION,
+    MOMENTUM,
+    NONE,
+    PLANTED,
+    PLANTED_PHI,
+    SECTOR_ETFS,
+    SYNTHETIC_FORMAT,
+    Asset,
+    dynamic_of,
+)
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-SYNTHETIC_FORMAT = 2  # bump when the generator changes, so existing warehouses regenerate
-
-MOMENTUM = "momentum"
-MEAN_REVERSION = "mean_reversion"
-NONE = "none"
-PLANTED_PHI = {MOMENTUM: 0.25, MEAN_REVERSION: -0.25, NONE: 0.0}  # lag-1 autocorrelation of e
-PLANTED = {  # sub-category -> planted dynamic (the default universe)
-    "Technology": MOMENTUM,
-    "Energy": MOMENTUM,
-    "Major": MOMENTUM,
-    "Finance": MEAN_REVERSION,
-    "Utilities": MEAN_REVERSION,
-    "DeFi": MEAN_REVERSION,
-    "Healthcare": NONE,
-    "Consumer": NONE,
-    "Industrials": NONE,
-    "Materials": NONE,
-    "RealEstate": NONE,
-}
-GROUPS = ("sectors", "etfs", "crypto")
-SECTOR_ETFS = {  # Sector ETF -> the sectors sub-category whose stocks it tracks
-    "XLK": "Technology",
-    "XLF": "Finance",
-    "XLV": "Healthcare",
-    "XLE": "Energy",
-    "XLY": "Consumer",
-    "XLI": "Industrials",
-    "XLB": "Materials",
-    "XLU": "Utilities",
-    "XLRE": "RealEstate",
-}
-GARCH_A, GARCH_B = 0.08, 0.90  # shock and persistence of every GARCH(1,1) series
-
-
-@dataclass(frozen=True)
-class Asset:
-    """One symbol of the synthetic universe."""
-
-    symbol: str
-    category: str  # sectors | etfs | crypto
-    subcategory: str
-
-
 # ------------------------------------------------------------------------------------------ universe
 
 
 def load_assets(symbols_path: str | Path) -> list[Asset]:
-    """The universe of a symbols file, sorted by symbol (via features.symbols when available)."""
-    try:
-        from features.symbols import load_universe
-    except ImportError:  # pragma: no cover - minimal reader until the symbols module exists
-        data = json.loads(Path(symbols_path).read_text(encoding="utf-8"))
-        seen: dict[str, Asset] = {}
-        for group in GROUPS:
-            for sub, symbols in (data.get(group) or {}).items():
-                for symbol in symbols:
-                    seen.setdefault(symbol, Asset(symbol, group, sub))
-        return sorted(seen.values(), key=lambda a: a.symbol)
-    universe = load_universe(symbols_path)
-    return [Asset(s.symbol, s.category, s.subcategory) for s in universe.symbols]
+    """The universe of a symbols file, sorted by symbol."""
+    return [Asset(s.symbol, s.category, s.subcategory) for s in load_universe(symbols_path).symbols]
 
 
 def synthetic_universe(project: Project) -> list[Asset]:
@@ -118,16 +78,6 @@ def synthetic_universe(project: Project) -> list[Asset]:
             if symbol not in known:
                 assets.append(Asset(symbol, "sectors", subs[i % len(subs)]))
     return sorted(assets, key=lambda a: a.symbol)
-
-
-def dynamic_of(asset: Asset) -> str:
-    """The planted dynamic of one asset: ETFs none, known sub-categories by PLANTED, others by hash."""
-    if asset.category == "etfs":
-        return NONE
-    if asset.subcategory in PLANTED:
-        return PLANTED[asset.subcategory]
-    digest = int(hashlib.sha256(asset.subcategory.encode()).hexdigest(), 16)
-    return (MOMENTUM, MEAN_REVERSION, NONE)[digest % 3]
 
 
 def planted_dynamics(universe: Sequence[Asset] | Sequence[object] | object) -> dict[str, str]:
@@ -187,6 +137,7 @@ __all__ = [
     "Asset",
     "calendar",
     "generate_market",
+    "load_assets",
     "market_version",
     "planted_coefficients",
     "planted_dynamics",

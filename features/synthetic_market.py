@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from features.config import SyntheticConfig
-from features.synthetic import GARCH_A, GARCH_B, PLANTED_PHI, SECTOR_ETFS, Asset, dynamic_of
+from features.synthetic_params import GARCH_A, GARCH_B, PLANTED_PHI, SECTOR_ETFS, Asset, dynamic_of
 
 # ------------------------------------------------------------------------------------------ calendar
 

@@ -20,7 +20,7 @@ import contextlib
 import errno
 import os
 import re
-import tempfile
+import secrets
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -178,6 +178,21 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
     return stale
 
 
+def _new_temp(path: Path, suffix: str) -> Path:
+    """Create an empty temp file beside ``path`` as ``open()`` would (the umask applies; ``mkstemp``
+    would make it 0600, and so every file fstore writes); a replaced file's mode is kept."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        return tmp
+    raise FileExistsError(errno.EEXIST, "no free temp file name", str(path))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
     """Yield a temp path in ``path``'s folder; on success fsync it, rename it over ``path``, fsync the
@@ -189,9 +204,7 @@ def atomic_path(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX + suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _new_temp(path, suffix)
     try:
         yield tmp
         if tmp.is_file():

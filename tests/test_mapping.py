@@ -213,3 +213,28 @@ def test_seed_format_file_without_history_is_adopted(tiny_project: Path, shipped
     assert mapping.version == "1.0" and mapping.symbol_to_id == seed["symbol_to_id"]
     with pytest.raises(MappingError):  # categories are unknown until an explicit sync records them
         _build_dimension(tiny_project)
+
+
+def test_save_clears_temps_a_killed_writer_left_and_nothing_else(tiny_project: Path) -> None:
+    from features.warehouse import atomic_path
+
+    project = load_project(tiny_project)
+    con = duckdb.connect(":memory:")
+    ensure_dimension(con, project)
+    mapping = load_mapping(project.mapping_path)
+    folder = project.mapping_path.parent
+    killed = atomic_path(project.mapping_path)  # a writer that dies inside the block leaves its temp
+    toolkit_temp = killed.__enter__()
+    toolkit_temp.write_text('{"half": ')
+    legacy_temp = folder / f".{project.mapping_path.name}.k2j4x9.tmp"  # the name earlier versions used
+    legacy_temp.write_text('{"half": ')
+    keep = [folder / ".other.json.k2j4x9.tmp", folder / "asset_id_mapping.json.bak"]
+    for path in keep:
+        path.write_text("mine")
+    mapping.save(project.mapping_path)
+    assert not toolkit_temp.exists() and not legacy_temp.exists()
+    assert all(path.read_text() == "mine" for path in keep)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["asset_id_mapping.json", "project.toml", "symbols.json", *(p.name for p in keep)]
+    )
+    assert load_mapping(project.mapping_path).to_json() == mapping.to_json()

@@ -99,6 +99,22 @@ def test_atomic_write_replaces_whole_and_leaves_no_temp(tmp_path: Path) -> None:
     assert sorted(p.name for p in target.parent.iterdir()) == ["f.json"]
 
 
+def test_atomic_write_gives_the_mode_open_would_and_keeps_a_replaced_files_mode(tmp_path: Path) -> None:
+    umask = os.umask(0o027)
+    try:
+        fresh = atomic_write(tmp_path / "fresh.txt", "x")
+        with open(tmp_path / "reference.txt", "w") as handle:  # what a plain open() gives
+            handle.write("x")
+    finally:
+        os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == (tmp_path / "reference.txt").stat().st_mode & 0o777
+    kept = tmp_path / "kept.txt"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    atomic_write(kept, "new")
+    assert kept.stat().st_mode & 0o777 == 0o640 and kept.read_text() == "new"
+
+
 def test_atomic_path_failure_keeps_the_old_file(tmp_path: Path) -> None:
     target = tmp_path / "f.bin"
     target.write_text("old")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -112,11 +111,10 @@ class ParseCache:
     def save(self, keep: set[str]) -> None:
         if self.path is None or not self.dirty:
             return
+        from features.warehouse import atomic_write
+
         entries = {k: v for k, v in self.entries.items() if k in keep}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": CACHE_VERSION, "entries": entries}), encoding="utf-8")
-        tmp.replace(self.path)
+        atomic_write(self.path, json.dumps({"version": CACHE_VERSION, "entries": entries}))
 
 
 # --------------------------------------------------------------------------- SQL

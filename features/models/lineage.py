@@ -10,7 +10,6 @@ model is followed in turn, a source or a Python model ends the path. Each build 
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING, Any
 
 from features.errors import ModelError
@@ -150,6 +149,7 @@ def format_lineage(tree: dict[str, Any]) -> str:
 def write_lineage_artifact(con: duckdb.DuckDBPyConnection, project: Project, dag: Dag) -> None:
     """target/lineage.json: model -> {definition, columns: {column: [source columns]}}."""
     from features.models.fingerprint import digest
+    from features.warehouse import atomic_write
 
     path = project.path(project.paths.target) / ARTIFACT
     try:
@@ -187,10 +187,7 @@ def write_lineage_artifact(con: duckdb.DuckDBPyConnection, project: Project, dag
         except ModelError:
             columns = {}
         out[name] = {"key": key, "columns": columns}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(out, indent=1, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, json.dumps(out, indent=1, sort_keys=True))
 
 
 __all__ = ["column_lineage", "format_lineage", "source_columns", "write_lineage_artifact"]

@@ -1,0 +1,28 @@
+"""The choice lists of the config and the CLI, torch-free and defined once.
+
+``features.config`` validates ``config/project.toml`` against them (and re-exports them); the CLI
+offers them as ``choices``; ``training`` checks its arguments against them. A leaf module: importing
+it costs nothing, so ``fstore --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+SPLITS = ("train", "valid", "test")  # loader splits, in time order
+NORMALIZE_MODES = ("global", "per_asset", "none")  # [loader] normalize
+MISSING_MODES = ("drop", "fill")  # [loader] missing
+ENCODERS = ("gru", "lstm", "tcn")  # [model] encoder
+COMBINES = ("concat", "add", "attention", "separate", "none")  # [model] combine
+TASKS = ("classification", "regression")  # [model] task
+DEVICES = ("cpu", "cuda", "auto")  # [train] device (also cuda:N)
+OUTPUT_FORMATS = ("table", "csv", "json")  # --format of commands that print rows
+
+__all__ = [
+    "COMBINES",
+    "DEVICES",
+    "ENCODERS",
+    "MISSING_MODES",
+    "NORMALIZE_MODES",
+    "OUTPUT_FORMATS",
+    "SPLITS",
+    "TASKS",
+]

@@ -1,0 +1,273 @@
+"""The training commands: ``fstore train``, ``runs``, ``evaluate``, ``embeddings``.
+
+Handlers stay thin: the work is in ``training.train``, ``training.runs`` and ``training.embeddings``.
+torch is imported only inside the handlers, never at module import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from features.choices import COMBINES, DEVICES, ENCODERS, OUTPUT_FORMATS, SPLITS, TASKS
+from features.cli.common import Command, arg, load, print_rows, warehouse_path
+
+if TYPE_CHECKING:
+    from features.config import Project
+
+_SHOWN_METRICS = ("loss", "accuracy", "auc", "ic")
+
+
+def _metrics(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {values[k]:.4f}" for k in _SHOWN_METRICS if values.get(k) is not None)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _training_kwargs(args: argparse.Namespace, project: Project) -> dict[str, Any]:
+    """The keyword arguments of ``run_training`` (and the DDP launcher) from the command line."""
+    model = {
+        "combine": args.combine,
+        "encoder": args.encoder,
+        "asset_embedding_dim": args.embedding_dim,
+        "task": args.task,
+        "hidden": args.hidden,
+    }
+    train = {
+        "seed": args.seed,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "max_train_samples": args.max_train_samples,
+        "patience": args.patience,
+        "threads": args.threads,
+    }
+    return {
+        "db": warehouse_path(args, project),
+        "epochs": args.epochs,
+        "device": args.device,
+        "resume": args.resume,
+        "init_from": args.init_from,
+        "plot_dir": Path(args.plot) if args.plot else None,
+        "model_overrides": model,
+        "train_overrides": train,
+        "progress": not args.no_progress,
+        "log": print if args.no_progress else None,
+    }
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from training import distributed
+    from training.train import run_training
+
+    project = load(args)
+    kwargs = _training_kwargs(args, project)
+    if args.nproc is not None and args.nproc != 1:
+        result = distributed.launch(project, args.nproc, **kwargs)  # refuses < 1, and under torchrun
+    elif distributed.under_torchrun():
+        result = distributed.run_rank(project, **kwargs)  # join torchrun's group
+        if result is None:
+            return 0  # ranks other than 0 leave the report to rank 0
+    else:
+        result = run_training(project, **kwargs)
+    print(
+        f"run {result.run_id} {result.status} on {result.device}: best epoch {result.best_epoch},"
+        f" valid loss {_num(result.best_valid_loss)}; test {_metrics(result.test) or '-'}"
+    )
+    print(f"checkpoints in {result.checkpoint}; `fstore embeddings {result.run_id}` shows what it learned")
+    if args.plot:
+        print(f"plots in {args.plot}")
+    return 0
+
+
+# --------------------------------------------------------------------------- runs, evaluate
+
+
+def _compact(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A runs row for a terminal: timestamps to the minute, floats to 4 decimals."""
+    return tuple(
+        v.strftime("%m-%d %H:%M") if hasattr(v, "strftime") else round(v, 4) if isinstance(v, float) else v
+        for v in row
+    )
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from features.dimension import Rows
+    from features.errors import WarehouseLockedError
+    from features.warehouse import connect
+    from training.runs import list_runs, mark_stale_runs
+
+    project = load(args)
+    db = warehouse_path(args, project)
+    with contextlib.suppress(WarehouseLockedError):  # a writer is busy: list anyway, fix stale rows later
+        mark_stale_runs(db)
+    with connect(db, read_only=True, wait_s=5.0) as con:
+        columns, rows = list_runs(con, limit=args.limit)
+    if not rows and args.format == "table":
+        print("no training runs yet: `fstore train` starts one")
+        return 0
+    if args.format == "table":
+        rows = [_compact(row) for row in rows]
+    print_rows(Rows(columns, rows), args.format)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from training.train import evaluate_run
+
+    project = load(args)
+    m = evaluate_run(
+        project, args.run, split=args.split, db=warehouse_path(args, project), device=args.device
+    )
+    print(
+        f"run {m['run_id']} (best epoch {m['epoch']}) on {args.split}: {m['samples']} samples, {_metrics(m)}"
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- embeddings
+
+
+def _neighbour_rows(emb: Any, args: argparse.Namespace) -> tuple[str, Any]:
+    """``--symbol S``: its nearest neighbours by cosine similarity (title, rows)."""
+    from features.dimension import Rows
+    from training.embeddings import neighbours
+
+    rows = [(s, c, sc, round(cos, 4)) for s, c, sc, cos in neighbours(emb, args.symbol, args.top)]
+    title = f"run {emb.run_id}, epoch {emb.epoch}: {args.top} nearest neighbours of {args.symbol} (cosine)"
+    return title, Rows(["symbol", "category", "subcategory", "cosine"], rows)
+
+
+def _pair_rows(emb: Any, stats: list[tuple[Any, ...]], args: argparse.Namespace) -> tuple[str, Any]:
+    """No ``--symbol``: the most similar pairs (title, rows); a table first shows norms and drift."""
+    from features.dimension import Rows
+    from training.embeddings import cosine_matrix
+
+    sims = cosine_matrix(emb.vectors)
+    n = len(emb.symbols)
+    pairs = sorted(((sims[i, j], i, j) for i in range(n) for j in range(i + 1, n)), reverse=True)
+    rows = [(emb.symbols[i], emb.symbols[j], round(float(s), 4)) for s, i, j in pairs[: args.top]]
+    if args.format == "table":
+        print(f"run {emb.run_id}: embedding norms and drift (cosine to the previous epoch) per epoch")
+        columns = ["epoch", "assets", "norm_mean", "norm_std", "drift_mean", "drift_min"]
+        print_rows(Rows(columns, stats), "table", max_rows=200)
+    title = f"epoch {emb.epoch}: the {args.top} most similar pairs (--symbol S for one asset's neighbours)"
+    return title, Rows(["symbol", "symbol_2", "cosine"], rows)
+
+
+def cmd_embeddings(args: argparse.Namespace) -> int:
+    from features.warehouse import connect
+    from training.embeddings import load_embeddings
+    from training.runs import resolve_run
+
+    project = load(args)
+    db = warehouse_path(args, project)
+    with connect(db, read_only=True, wait_s=5.0) as con:
+        run = resolve_run(con, args.run)
+        emb = load_embeddings(con, run["run_id"], args.epoch)
+        stats = con.execute(
+            "select epoch, assets, round(norm_mean, 4), round(norm_std, 4), round(drift_mean, 5),"
+            " round(drift_min, 5) from train_embedding_stats where run_id = ? order by epoch",
+            [run["run_id"]],
+        ).fetchall()
+    title, result = _neighbour_rows(emb, args) if args.symbol else _pair_rows(emb, stats, args)
+    if args.format == "table":
+        print(title)
+    print_rows(result, args.format)
+    if args.plot:
+        from training.plots import write_run_plots
+
+        for path in write_run_plots(db, emb.run_id, Path(args.plot), epoch=emb.epoch):
+            print(f"wrote {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- the commands
+
+_RUN = arg("run", help="run ID, a unique prefix of one, or 'latest'")
+
+TRAIN = Command(
+    "train",
+    "train the TradingModel on training_set; log the run to the warehouse",
+    cmd_train,
+    args=(
+        arg("--epochs", type=int, help="total epochs of the run (default: [train] epochs)"),
+        arg("--device", choices=DEVICES, help="default: [train] device (auto)"),
+        arg("--resume", metavar="RUN", help="continue RUN from its last checkpoint"),
+        arg(
+            "--init-from",
+            metavar="RUN",
+            help="start a new run from RUN's weights, growing its embedding table for symbols added since",
+        ),
+        arg("--plot", metavar="DIR", help="write similarity, PCA and training-curve PNGs to DIR"),
+        arg("--seed", type=int),
+        arg("--combine", choices=COMBINES),
+        arg("--encoder", choices=ENCODERS),
+        arg("--embedding-dim", type=int, metavar="D", help="asset embedding size, 4..32"),
+        arg("--task", choices=TASKS),
+        arg("--hidden", type=int),
+        arg("--batch-size", type=int),
+        arg("--lr", type=float),
+        arg("--patience", type=int, help="early stopping: epochs without a better validation loss"),
+        arg("--max-train-samples", type=int, metavar="N", help="cap training samples per epoch"),
+        arg(
+            "--threads", type=int, help="torch CPU threads (default: [train] threads = 1; 0 = torch's choice)"
+        ),
+        arg(
+            "--nproc",
+            type=int,
+            metavar="N",
+            help="data-parallel training (DDP) with N processes on this machine; under torchrun, leave it out",
+        ),
+        arg("--no-progress", action="store_true", help="plain log lines instead of a progress bar"),
+    ),
+)
+RUNS = Command(
+    "runs",
+    "list training runs (newest first)",
+    cmd_runs,
+    args=(
+        arg("--limit", type=int, default=50),
+        arg("--format", choices=OUTPUT_FORMATS, default="table"),
+    ),
+)
+EVALUATE = Command(
+    "evaluate",
+    "score a run's best checkpoint on a split",
+    cmd_evaluate,
+    args=(
+        _RUN,
+        arg("--split", choices=SPLITS, default="test"),
+        arg("--device", choices=DEVICES, default="cpu"),
+    ),
+)
+EMBEDDINGS = Command(
+    "embeddings",
+    "what a run learned: nearest neighbours, norms and drift, plots",
+    cmd_embeddings,
+    args=(
+        _RUN,
+        arg("--epoch", type=int, help="default: the run's best epoch"),
+        arg("--symbol", help="show this symbol's nearest neighbours by cosine similarity"),
+        arg("--top", type=int, default=10),
+        arg("--plot", metavar="DIR", help="write similarity heatmap, PCA and curves PNGs to DIR"),
+        arg("--format", choices=OUTPUT_FORMATS, default="table"),
+    ),
+)
+
+__all__ = [
+    "EMBEDDINGS",
+    "EVALUATE",
+    "RUNS",
+    "TRAIN",
+    "cmd_embeddings",
+    "cmd_evaluate",
+    "cmd_runs",
+    "cmd_train",
+]
