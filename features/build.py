@@ -1,7 +1,8 @@
 """`fstore build` / `make build`: the whole pipeline as a tuple of small named steps.
 
-    open_warehouse → ensure_dimension → refresh_raw_prices → discover_models → validate_models
-    → build_models (plan, materialize in topological order, data tests, build log) → write_artifacts
+    open_warehouse → ensure_dimension → refresh_feature_params → refresh_raw_prices → discover_models
+    → validate_models → build_models (plan, materialize in topological order, data tests, build log)
+    → write_artifacts
 
 Each step takes the :class:`BuildContext` and fills in what later steps need; a reader finds each
 stage of the build by its name in :data:`STEPS`.
@@ -70,6 +71,12 @@ def ensure_dimension(ctx: BuildContext) -> None:
     ensure(ctx.con, ctx.project, console=ctx.console)
 
 
+def refresh_feature_params(ctx: BuildContext) -> None:
+    from features.params import refresh_feature_params as refresh
+
+    refresh(ctx.con, ctx.project)
+
+
 def refresh_raw_prices(ctx: BuildContext) -> None:
     from features.ingest import refresh_raw_prices as refresh
 
@@ -133,6 +140,7 @@ def write_artifacts(ctx: BuildContext) -> None:
 STEPS: tuple[Callable[[BuildContext], None], ...] = (
     open_warehouse,
     ensure_dimension,
+    refresh_feature_params,
     refresh_raw_prices,
     discover_models,
     validate_models,
