@@ -1,5 +1,6 @@
-"""Incremental models, engine-neutral: which inputs are windowed, how far a change reaches, and the
-stats a build records so the next build can refresh only what changed.
+"""Incremental models, engine-neutral: how far a change reaches, and the stats a build records so the
+next build can refresh only what changed (which inputs are windowed is decided by the plan,
+:func:`features.models.plan.is_windowed`).
 
 The refresh itself runs on the engine (DuckDB: :mod:`features.engines.duckdb.incremental`, whose
 docstring walks through it). Here the build loop decides, per incremental model:
@@ -37,12 +38,6 @@ GENERATION = "__full_build"  # key in the stats: the build that last rebuilt the
 
 class Restated(Exception):
     """An input's rows up to the last build's time changed (restated history): rebuild in full."""
-
-
-def is_windowed(model: Model, cols: set[str]) -> bool:
-    """Whether an input with columns ``cols`` is read by time window (else read whole)."""
-    h = model.header
-    return h.time_column in cols and (h.partition_by is None or h.partition_by in cols)
 
 
 def shift(model: Model, name: str, upstream_ahead: Mapping[str, int | None]) -> int | None:
@@ -146,6 +141,7 @@ def _full_build_window(
     """After a full build: the windowed inputs as they are now, and the static inputs' fingerprint."""
     from features.engines.base import Window
     from features.models.fingerprint import data_version, digest
+    from features.models.plan import is_windowed
 
     inputs = [r.name for r in model.refs]
     cols = engine.columns()
@@ -165,7 +161,6 @@ __all__ = [
     "depth",
     "full_rebuild_reason",
     "generation",
-    "is_windowed",
     "record_state",
     "refresh_window",
     "shift",

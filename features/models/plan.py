@@ -93,8 +93,6 @@ def _fingerprint_models(
             fps[name] = old.fingerprint  # not rebuilt now: downstream sees what the relation holds
         static_fp = ""
         if model.materialized == "incremental" and name in p.existing:
-            from features.models.incremental import is_windowed
-
             inputs = [r.name for r in model.refs]
             cols = engine.columns() if cols is None else cols
             win = [i for i in inputs if is_windowed(model, cols.get(i, set()))]
@@ -103,6 +101,13 @@ def _fingerprint_models(
         p.states[name] = st.ModelState(fps[name], defs[name], static_fp, model.materialized)
         if name in chosen:
             p.runs[name] = _decide(model, p.states[name], old, p.existing.get(name), full_refresh)
+
+
+def is_windowed(model: Model, cols: set[str]) -> bool:
+    """Whether an incremental model reads an input with columns ``cols`` by time window (it has the
+    model's time column, and its partition column when there is one); else the input is read whole."""
+    h = model.header
+    return h.time_column in cols and (h.partition_by is None or h.partition_by in cols)
 
 
 def _decide(
@@ -166,4 +171,4 @@ def _chained_ahead(dag: Dag, own_ahead: dict[str, int | None]) -> dict[str, int 
     return ahead
 
 
-__all__ = ["Plan", "plan"]
+__all__ = ["Plan", "is_windowed", "plan"]

@@ -51,20 +51,27 @@ class SparkEngine:
     def start(self, dag: Dag, names: Sequence[str]) -> list[str]:
         """Transpile every SQL model first (all untranspilable ones reported before Spark starts),
         start the session, export the sources, read unselected upstream models from earlier output."""
-        from features.engines.spark import tables
         from features.engines.spark.session import require_pyspark, session
+        from features.engines.spark.tables import (
+            SparkBuild,
+            catalog_last,
+            export_sources,
+            output_dir,
+            register_sources,
+            register_unselected,
+        )
         from features.engines.transpile import check_models
 
-        order = tables.catalog_last(dag, names)
+        order = catalog_last(dag, names)
         compiled = check_models(dag.models[n] for n in order)
         require_pyspark()
         spark, self._created = session(self.master)
-        out = tables.output_dir(self.project)
+        out = output_dir(self.project)
         out.mkdir(parents=True, exist_ok=True)
-        self._build = tables.SparkBuild(spark, self.project, dag, out, compiled)
+        self._build = SparkBuild(spark, self.project, dag, out, compiled)
         sources = sorted({s for n in order for s in dag.sources[n]})
-        tables.register_sources(self.b, tables.export_sources(self.warehouse, sources, out))
-        tables.register_unselected(self.b, dag, order)
+        register_sources(self.b, export_sources(self.warehouse, sources, out))
+        register_unselected(self.b, dag, order)
         return order
 
     def close(self) -> None:
