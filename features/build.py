@@ -1,7 +1,8 @@
 """`fstore build` / `make build`: the whole pipeline as a tuple of small named steps.
 
-    open_warehouse → ensure_dimension → refresh_raw_prices → discover_models → validate_models
-    → build_models (plan, materialize in topological order, data tests, build log) → write_artifacts
+    open_warehouse → ensure_dimension → refresh_feature_params → refresh_raw_prices → discover_models
+    → validate_models → build_models (on the chosen engine: plan, materialize in topological order,
+    data tests, build log) → write_artifacts
 
 Each step takes the :class:`BuildContext` and fills in what later steps need; a reader finds each
 stage of the build by its name in :data:`STEPS`.
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from features.config import Project
+    from features.engines.base import Engine
     from features.models.dag import Dag
     from features.models.discovery import Discovery
     from features.models.runner import BuildResult
@@ -33,13 +35,14 @@ class BuildContext:
     full_refresh: bool = False
     quiet: bool = False
     run_tests: bool = True
-    engine: str = "duckdb"  # duckdb | spark
-    spark_master: str | None = None  # Spark master URL (engine spark); None: local[2]
+    engine: str = "duckdb"  # a name in features.engines.ENGINES
+    spark_master: str | None = None  # where the engine runs (a Spark master URL); None: its default
     console: Any = None
     con: duckdb.DuckDBPyConnection | None = None
     discovery: Discovery | None = None
     dag: Dag | None = None
     result: BuildResult | None = None
+    engine_instance: Engine | None = None  # the engine the models were built on
     notes: list[str] = field(default_factory=list)
 
 
@@ -53,7 +56,7 @@ def open_warehouse(ctx: BuildContext) -> None:
 
 def set_memory_limit(con: duckdb.DuckDBPyConnection, value: str) -> None:
     """``SET memory_limit``: DuckDB spills to disk beyond it. The value is checked against a strict
-    size format first (SET takes no parameters, and config values never reach SQL unchecked)."""
+    size format first (a clear error for a typo), then bound as a parameter."""
     import re
 
     from features.config import MEMORY_LIMIT_FORMAT
@@ -61,13 +64,19 @@ def set_memory_limit(con: duckdb.DuckDBPyConnection, value: str) -> None:
 
     if not re.fullmatch(MEMORY_LIMIT_FORMAT, value):
         raise ConfigError(f'[build] memory_limit must be a size like "4GB", got {value!r}')
-    con.execute(f"set memory_limit = '{value}'")
+    con.execute("set memory_limit = ?", [value])
 
 
 def ensure_dimension(ctx: BuildContext) -> None:
     from features.dimension import ensure_dimension as ensure
 
     ensure(ctx.con, ctx.project, console=ctx.console)
+
+
+def refresh_feature_params(ctx: BuildContext) -> None:
+    from features.params import refresh_feature_params as refresh
+
+    refresh(ctx.con, ctx.project)
 
 
 def refresh_raw_prices(ctx: BuildContext) -> None:
@@ -91,23 +100,12 @@ def validate_models(ctx: BuildContext) -> None:
 
 
 def build_models(ctx: BuildContext) -> None:
+    from features.engines import engine_class
     from features.models.progress import reporter
     from features.models.runner import build_models as build
 
     assert ctx.con is not None and ctx.dag is not None
-    if ctx.engine == "spark":
-        from features.engines.spark import build as build_on_spark
-
-        ctx.result = build_on_spark(
-            ctx.con,
-            ctx.project,
-            ctx.dag,
-            master=ctx.spark_master,
-            select=ctx.select,
-            run_tests=ctx.run_tests,
-            report=None if ctx.quiet else reporter(ctx.console),
-        )
-        return
+    ctx.engine_instance = engine_class(ctx.engine)(ctx.con, ctx.project, master=ctx.spark_master)
     ctx.result = build(
         ctx.con,
         ctx.project,
@@ -117,13 +115,15 @@ def build_models(ctx: BuildContext) -> None:
         run_tests=ctx.run_tests,
         report=None if ctx.quiet else reporter(ctx.console),
         raise_on_failure=False,
+        engine=ctx.engine_instance,
     )
 
 
 def write_artifacts(ctx: BuildContext) -> None:
-    """Column lineage of the built models as JSON under the target folder (only when something built)."""
+    """Column lineage of the built models as JSON under the target folder (only when something was
+    built into the warehouse)."""
     assert ctx.result is not None and ctx.dag is not None and ctx.con is not None
-    if not ctx.result.built or ctx.engine != "duckdb":
+    if not ctx.result.built or ctx.engine_instance is None or not ctx.engine_instance.in_warehouse:
         return
     from features.models.lineage import write_lineage_artifact
 
@@ -133,6 +133,7 @@ def write_artifacts(ctx: BuildContext) -> None:
 STEPS: tuple[Callable[[BuildContext], None], ...] = (
     open_warehouse,
     ensure_dimension,
+    refresh_feature_params,
     refresh_raw_prices,
     discover_models,
     validate_models,
@@ -162,16 +163,16 @@ def run_build(
 ) -> BuildResult:
     """Run every step; raise BuildError / DataTestError (with ``.result``) when models or tests fail.
 
-    ``engine="spark"`` refreshes the sources in the warehouse as usual, then runs the models on Spark
-    (features.engines.spark), writing Parquet under ``[paths] spark_output``.
+    ``engine`` names an entry of :data:`features.engines.ENGINES` (ConfigError otherwise, before the
+    warehouse is opened). The sources are refreshed in the warehouse as usual whatever the engine;
+    ``engine="spark"`` then runs the models on Spark (``spark_master``, default ``local[2]``),
+    writing Parquet under ``[paths] spark_output``.
     """
-    if engine not in ("duckdb", "spark"):
-        from features.errors import ConfigError
-
-        raise ConfigError(f"unknown engine `{engine}` (known: duckdb, spark)")
+    from features.engines import engine_class
     from features.models.progress import summary
     from features.models.runner import raise_for_result
 
+    engine_class(engine)  # an unknown engine fails here, naming the known ones
     ctx = BuildContext(
         project=project,
         db=Path(db) if db is not None else project.warehouse_path,

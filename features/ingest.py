@@ -43,11 +43,10 @@ from typing import Any
 import duckdb
 
 from features.config import Project
-from features.errors import ConfigError, IngestError, MappingError, UnknownSymbolError
+from features.errors import IngestError, MappingError, UnknownSymbolError
 from features.warehouse import record_source_version, source_version
 
 SOURCE_NAME = "raw_prices"
-PARAMS_NAME = "feature_params"  # one-row table of [features] settings, read by models
 INGEST_FORMAT = 1  # bump when parsing/validation rules change, so existing warehouses re-ingest
 PRICE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".parquet", ".pq")
 CANONICAL = ("symbol", "ts", "open", "high", "low", "close", "adj_close", "volume")
@@ -689,51 +688,10 @@ def import_files(
     return targets, preview
 
 
-def refresh_feature_params(con: duckdb.DuckDBPyConnection, project: Project) -> None:
-    """Write ``[features]`` as the one-row source table ``feature_params`` (models read the horizon).
-
-    SQL has no config templating; models that depend on settings (the label horizon) take this
-    table as an input instead, so a changed setting rebuilds them like changed data would.
-    """
-    params = asdict(project.features)
-    if not isinstance(params.get("horizon"), int) or params["horizon"] < 1:
-        raise ConfigError(
-            f"[features] horizon must be a whole number of rows >= 1, got {params.get('horizon')!r}",
-            file=project.config_file,
-        )
-    version = json.dumps(params, sort_keys=True)
-    if source_version(con, PARAMS_NAME) == version and _has_tables(con, PARAMS_NAME):
-        return
-    # values are bound parameters (config never becomes SQL text); names are dataclass fields
-    columns = ", ".join(f"?::{_sql_type(v)} as {k}" for k, v in params.items())
-    con.execute("begin transaction")
-    try:
-        con.execute(f"create or replace table {PARAMS_NAME} as select {columns}", list(params.values()))
-        record_source_version(con, PARAMS_NAME, version)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-
-
-def _sql_type(value: object) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "double"
-    return "varchar"
-
-
 def refresh_raw_prices(
     con: duckdb.DuckDBPyConnection, project: Project, console: Any = None
 ) -> IngestSummary:
-    """(Re)build ``raw_prices`` and ``raw_prices_rejected`` unless their input is unchanged.
-
-    Also refreshes ``feature_params`` (see :func:`refresh_feature_params`).
-    """
-    refresh_feature_params(con, project)
+    """(Re)build ``raw_prices`` and ``raw_prices_rejected`` unless their input is unchanged."""
     raw_dir = project.path(project.paths.raw)
     files = price_files(raw_dir)
     if files:
@@ -771,7 +729,6 @@ __all__ = [
     "ingest_synthetic",
     "preview_files",
     "price_files",
-    "refresh_feature_params",
     "refresh_raw_prices",
     "resolve_columns",
 ]

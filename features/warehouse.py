@@ -126,13 +126,15 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str, *, views: bool = Tru
     )
 
 
-def row_hash_sum(alias: str) -> str:
+def row_hash_sum(alias: str, *, where: str | None = None) -> str:
     """SQL aggregate: the sum of every row's hash, as text (HUGEINT: no overflow).
 
     Order-independent, so two relations holding the same rows in any order agree; unlike an XOR it
     does not cancel a duplicated row. Partial sums (per partition, per time range) add up.
+    ``where`` (SQL text, placeholders allowed) sums only the rows it holds for, in the same pass.
     """
-    return f"sum(hash({alias}))::hugeint"
+    condition = f" filter (where {where})" if where else ""
+    return f"sum(hash({alias})){condition}::hugeint"
 
 
 def relation_fingerprint(con: duckdb.DuckDBPyConnection, relation: str) -> str:

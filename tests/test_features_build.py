@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import duckdb
@@ -114,3 +115,30 @@ def test_build_memory_limit_is_validated_and_applied(tiny_project: Path) -> None
     assert con.execute("select current_setting('memory_limit')").fetchall() == [("3.5 GiB",)]
     with pytest.raises(ConfigError):
         set_memory_limit(con, "1GB'; select 1; --")
+
+
+def test_feature_params_step_writes_the_features_section_once_per_change(tiny_project: Path) -> None:
+    from features.build import STEPS
+    from features.errors import ConfigError
+    from features.params import PARAMS_NAME, refresh_feature_params
+    from features.warehouse import source_version
+
+    names = [s.__name__ for s in STEPS]
+    assert names.index("refresh_feature_params") < names.index("refresh_raw_prices")  # a step of its own
+    toml = tiny_project / "config" / "project.toml"
+    con = duckdb.connect()
+    refresh_feature_params(con, load_project(tiny_project))
+    assert con.execute(f"select * from {PARAMS_NAME}").fetchall() == [(1,)]  # the default horizon
+    version = source_version(con, PARAMS_NAME)
+    con.execute(f"update {PARAMS_NAME} set horizon = 99")  # unchanged settings: the table is not rewritten
+    refresh_feature_params(con, load_project(tiny_project))
+    assert con.execute(f"select horizon from {PARAMS_NAME}").fetchall() == [(99,)]
+    toml.write_text(toml.read_text() + "[features]\nhorizon = 5\n")
+    refresh_feature_params(con, load_project(tiny_project))
+    assert con.execute(f"select horizon from {PARAMS_NAME}").fetchall() == [(5,)]
+    assert source_version(con, PARAMS_NAME) != version  # models reading it see a new data version
+    project = load_project(tiny_project)
+    bad = project.replace(features=dataclasses.replace(project.features, horizon=0))
+    with pytest.raises(ConfigError, match=r"\[features\] horizon must be a whole number of rows >= 1, got 0"):
+        refresh_feature_params(con, bad)
+    assert con.execute(f"select horizon from {PARAMS_NAME}").fetchall() == [(5,)]  # left as it was

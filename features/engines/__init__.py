@@ -1,11 +1,14 @@
 """Engines: where the models of a validated DAG run. DuckDB (embedded, the default) and Apache Spark.
 
 ``ENGINES`` is the one registry: engine name → ``"module:Class"``, imported only when that engine is
-used (Spark's module pulls in pyspark). The CLI's ``--engine`` choices and :func:`features.build.run_build`
-read it; adding an engine is one new package and one line here.
+used (Spark's module pulls in pyspark when a build starts). The CLI's ``--engine`` choices and
+:func:`features.build.run_build` read it; adding an engine is one new package (a class implementing
+:class:`features.engines.base.Engine`) and one line here.
 
-``transpile`` turns a model's DuckDB SQL into Spark SQL with sqlglot (no pyspark needed);
-``spark`` runs a validated DAG in a SparkSession (``fstore build --engine spark``).
+    base.py        the Engine protocol the build loop talks to
+    duckdb/        DuckDBEngine: models run in the warehouse, incremental refresh
+    spark/         SparkEngine: models transpiled by sqlglot, run in a SparkSession
+    transpile.py   a model's DuckDB SQL as Spark SQL (no pyspark needed)
 """
 
 from __future__ import annotations
@@ -29,12 +32,8 @@ def engine_class(name: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-def __getattr__(name: str) -> Any:  # the Spark helpers, imported on first use (they are not light)
-    spark_names = {"build", "export_sources", "output_dir", "session"}
-    transpile_names = {"UntranspilableError", "check_models", "to_spark"}
-    if name in spark_names:
-        return getattr(importlib.import_module("features.engines.spark"), name)
-    if name in transpile_names:
+def __getattr__(name: str) -> Any:  # the transpiler, imported on first use (sqlglot is not light)
+    if name in {"UntranspilableError", "check_models", "to_spark"}:
         return getattr(importlib.import_module("features.engines.transpile"), name)
     raise AttributeError(name)
 

@@ -22,11 +22,11 @@ from features.models.python import PythonModelSpec as PythonModelSpec
 from features.models.python import model as model
 
 _LAZY = {
-    "BuildResult": "features.models.runner",
+    "BuildResult": "features.models.result",
     "Dag": "features.models.dag",
     "Discovery": "features.models.discovery",
     "Model": "features.models.discovery",
-    "ModelRun": "features.models.runner",
+    "ModelRun": "features.models.result",
     "build_models": "features.models.runner",
     "column_lineage": "features.models.lineage",
     "compile_sql": "features.models.compile",

@@ -168,9 +168,11 @@ def run_check(con: duckdb.DuckDBPyConnection, test: DataTest, root: Path | None 
     """Run one test: count its failing rows and keep a few as a sample."""
     import duckdb
 
+    from features.warehouse import scalar
+
     try:
         sql = check_sql(test, root)
-        count = con.execute(f"select count(*) from ({sql}) as failures").fetchall()[0][0]
+        count = scalar(con, f"select count(*) from ({sql}) as failures")
         sample: tuple[tuple[str, ...], tuple[tuple[object, ...], ...]] = ((), ())
         if count:
             cur = con.execute(f"select * from ({sql}) as failures limit {SAMPLE_ROWS}")

@@ -6,7 +6,9 @@
 A model whose fingerprint matches the stored one is up to date. An incremental model whose *definition*
 matches refreshes incrementally; otherwise it is rebuilt in full. A source's data version comes from
 :func:`features.warehouse.source_version` (recorded by whoever wrote it) or, failing that, from a cheap
-content hash (row count and an order-independent XOR of row hashes).
+content hash (:func:`features.warehouse.relation_fingerprint`: row count and the sum of row hashes;
+a warehouse built by an older fstore, which hashed with an XOR, sees its sources change once and
+rebuilds what reads them).
 """
 
 from __future__ import annotations
@@ -35,13 +37,12 @@ def fingerprint(definition_fp: str, upstream_fingerprints: list[str], source_ver
 
 def data_version(con: duckdb.DuckDBPyConnection, name: str) -> str:
     """A source relation's data version: recorded by its writer, else a content hash."""
-    from features.warehouse import source_version
+    from features.warehouse import quote_ident, relation_fingerprint, source_version
 
     recorded = source_version(con, name)
     if recorded is not None:
         return f"recorded:{recorded}"
-    count, xor = con.execute(f"select count(*), bit_xor(hash(t)) from {name} as t").fetchall()[0]
-    return f"content:{count}:{xor}"
+    return f"content:{relation_fingerprint(con, quote_ident(name))}"
 
 
 __all__ = ["data_version", "definition", "digest", "fingerprint"]

@@ -1,92 +1,101 @@
-"""Turn a model into a relation: view, table (SQL or Python) — inside the caller's transaction.
+"""Materializations: how each planned action turns a model into a relation, on any engine.
 
-The runner opens a transaction around each model, calls one of these, records the model's state and
-commits; any error rolls back, so a failing model leaves the relation it would have replaced (and the
-bookkeeping) exactly as before. DuckDB's DDL is transactional, which makes the transaction the
-staging area: ``create or replace`` inside it is only visible after the commit.
-Relations are created with plain, unqualified names so the file still works attached under any alias.
+:data:`STRATEGIES` maps (action, model kind) to a short function over the
+:class:`~features.engines.base.Engine` methods; the build loop looks the strategy up instead of
+branching on strings. Each runs inside the engine's per-model transaction.
+
+    ("view", "sql")            create_view (dropping a table of that name first)
+    ("full", "sql")            create_table from the model's SQL (table models, and incremental
+    ("full", "python")         python_frame → create_table_from_frame          ones rebuilt in full)
+    ("incremental", "sql")     engine.refresh; restated history → the ("full", kind) strategy
+    ("incremental", "python")  likewise
+
+A new materialization is one function and one line here (plus its name in the header's choices).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from features.errors import ModelError
 
 if TYPE_CHECKING:
-    import duckdb
-    import polars as pl
-
+    from features.engines.base import Engine, Stats, Window
     from features.models.discovery import Model
+    from features.models.result import ModelRun
 
 
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+@dataclass
+class Step:
+    """What a strategy needs to build one model: the engine, the model and its planned run, the kind
+    of relation in its place now, its Python function and its incremental window."""
+
+    engine: Engine
+    model: Model
+    run: ModelRun
+    have: str | None = None  # table | view | None
+    func: Callable[..., Any] | None = None
+    window: Window | None = None
+    stats: Stats = field(default_factory=dict)  # filled by an incremental refresh
 
 
-def _drop_other_kind(con: duckdb.DuckDBPyConnection, name: str, existing: str | None, kind: str) -> None:
-    if existing is not None and existing != kind:
-        con.execute(f"drop {existing} {quote(name)}")
+def _make_room(step: Step, kind: str) -> None:
+    """Drop a relation of the other kind in the model's place (a view that becomes a table …)."""
+    if step.have is not None and step.have != kind:
+        step.engine.drop(step.model.name, step.have)
 
 
-def create_view(con: duckdb.DuckDBPyConnection, model: Model, existing: str | None) -> None:
-    _drop_other_kind(con, model.name, existing, "view")
-    con.execute(f"create or replace view {quote(model.name)} as {model.sql}")
+def view(step: Step) -> int | None:
+    _make_room(step, "view")
+    step.engine.create_view(step.model)
+    return None
 
 
-def create_table(con: duckdb.DuckDBPyConnection, name: str, select_sql: str, existing: str | None) -> int:
-    """``create or replace table name as select_sql``; returns the row count."""
-    _drop_other_kind(con, name, existing, "table")
-    return int(con.execute(f"create or replace table {quote(name)} as {select_sql}").fetchall()[0][0])
+def table_from_sql(step: Step) -> int | None:
+    _make_room(step, "table")
+    return step.engine.create_table(step.model)
 
 
-def python_frame(
-    con: duckdb.DuckDBPyConnection,
-    model: Model,
-    func: Any,
-    inputs: Mapping[str, str | tuple[str, dict[str, object]]],
-    this: tuple[str, dict[str, object]] | None = None,
-) -> pl.DataFrame:
-    """Call a Python model: each parameter gets its relation (``inputs[param]`` is a SELECT) as Polars.
-
-    ``this`` (a SELECT of the model's own previous rows, and its named parameters) is passed to a stateful model's ``this``
-    parameter in an incremental refresh; a full build leaves it at the function's default (None).
-    """
-    import polars as pl
-
-    con.complete()  # finish any half-read result of execute(): DuckDB refuses con.sql() until then
-    frames = {}
-    for param in (r.name for r in model.refs):
-        query = inputs[param]  # a SELECT, or a SELECT and its named parameters
-        frames[param] = (
-            con.sql(query) if isinstance(query, str) else con.sql(query[0], params=query[1])
-        ).pl()
-    if this is not None and model.stateful:
-        frames["this"] = con.sql(this[0], params=this[1]).pl()
-    result = func(**frames)
-    if isinstance(result, pl.LazyFrame):
-        result = result.collect()
-    if not isinstance(result, pl.DataFrame):
-        raise ModelError(
-            f"python model `{model.name}` returned {type(result).__name__}, not a polars DataFrame",
-            file=model.file,
-            line=model.python_line,
-            model=model.name,
-        )
-    return result
+def table_from_python(step: Step) -> int | None:
+    frame = step.engine.python_frame(step.model, step.func)
+    _make_room(step, "table")
+    return step.engine.create_table_from_frame(step.model, frame)
 
 
-def create_table_from_frame(
-    con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, existing: str | None
-) -> int:
-    """Write a Polars frame as table ``name`` through Arrow (no pandas)."""
-    view = "__fstore_frame"
-    con.register(view, frame.to_arrow())
+def incremental(step: Step) -> int | None:
+    """Refresh the changed rows; when an input's history was restated, rebuild in full instead."""
+    from features.models.incremental import Restated
+
+    assert step.window is not None, step.model.name
     try:
-        return create_table(con, name, f"select * from {view}", existing)
-    finally:
-        con.unregister(view)
+        rows, step.stats = step.engine.refresh(step.model, step.window)
+        return rows
+    except Restated as restated:
+        step.run.action, step.run.note = "full", f"history of `{restated}` changed since the last build"
+    return materialize(step)
 
 
-__all__ = ["create_table", "create_table_from_frame", "create_view", "python_frame", "quote"]
+STRATEGIES: dict[tuple[str, str], Callable[[Step], int | None]] = {
+    ("view", "sql"): view,
+    ("full", "sql"): table_from_sql,
+    ("full", "python"): table_from_python,
+    ("incremental", "sql"): incremental,
+    ("incremental", "python"): incremental,
+}
+
+
+def materialize(step: Step) -> int | None:
+    """Build ``step.model`` by the strategy of its run's action; return the rows written (None: a view)."""
+    strategy = STRATEGIES.get((step.run.action, step.model.kind))
+    if strategy is None:
+        raise ModelError(
+            f"{step.model.kind} model `{step.model.name}` cannot be built as `{step.run.action}`",
+            file=step.model.file,
+            model=step.model.name,
+        )
+    return strategy(step)
+
+
+__all__ = ["STRATEGIES", "Step", "incremental", "materialize", "table_from_python", "table_from_sql", "view"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from features.models.checks import CheckResult, format_failure
-from features.models.runner import BuildResult, ModelRun
+from features.models.result import BuildResult, ModelRun
 
 _STYLE = {"success": "green", "failed": "bold red", "skipped": "yellow"}
 

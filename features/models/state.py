@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from features.warehouse import scalar
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -49,7 +51,7 @@ class ModelState:
     definition: str
     static_inputs: str
     materialized: str
-    input_stats: str = "{}"  # JSON: windowed input -> [max time, hash of its rows] when last built
+    input_stats: str = "{}"  # JSON: windowed input -> [max time, row-hash sum, tail, generation]
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -98,18 +100,28 @@ def save_state(
         model,
     ]
     # an update first: cheaper than `insert or replace` on the primary key, and the usual case
-    updated = con.execute(
+    updated = scalar(
+        con,
         f"update {MODELS_TABLE} set kind = ?, materialized = ?, fingerprint = ?, definition = ?,"
         " static_inputs = ?, build_id = ?, built_at = now()::timestamp, rows = ?, input_stats = ?"
         " where model = ?",
         values,
-    ).fetchall()[0][0]
+    )
     if not updated:
         con.execute(
             f"insert into {MODELS_TABLE} (kind, materialized, fingerprint, definition, static_inputs,"
             " build_id, built_at, rows, input_stats, model) values (?, ?, ?, ?, ?, ?, now()::timestamp, ?, ?, ?)",
             values,
         )
+
+
+def record_test(
+    con: duckdb.DuckDBPyConnection, model: str, test: str, fingerprint: str, *, passed: bool
+) -> None:
+    """Remember that ``test`` of ``model`` passed on ``fingerprint``; forget an older pass otherwise."""
+    con.execute(f"delete from {TESTS_TABLE} where model = ? and test = ?", [model, test])
+    if passed and fingerprint:
+        con.execute(f"insert into {TESTS_TABLE} values (?, ?, ?)", [model, test, fingerprint])
 
 
 def passed_tests(con: duckdb.DuckDBPyConnection, existing: dict[str, str]) -> set[tuple[str, str, str]]:
@@ -126,6 +138,7 @@ __all__ = [
     "ensure_tables",
     "load_states",
     "passed_tests",
+    "record_test",
     "relations",
     "save_state",
 ]

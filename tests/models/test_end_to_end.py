@@ -48,6 +48,7 @@ def test_pipeline_steps_are_listed_in_order() -> None:
     assert [s.__name__ for s in STEPS] == [
         "open_warehouse",
         "ensure_dimension",
+        "refresh_feature_params",
         "refresh_raw_prices",
         "discover_models",
         "validate_models",
