@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from features.warehouse import table_exists
-
 if TYPE_CHECKING:
     import duckdb
 
@@ -36,19 +34,24 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -
     return [{n: plain(v) for n, v in zip(names, r, strict=True)} for r in cur.fetchall()]
 
 
-def _have(con: duckdb.DuckDBPyConnection, *tables: str) -> bool:
-    return all(table_exists(con, t) for t in tables)
+def relation_names(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """Every table and view of the warehouse's main schema (read once; each reader checks its own)."""
+    from features.models.state import relations
+
+    return frozenset(relations(con))
 
 
-def build_history(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[dict[str, Any]]:
-    if not _have(con, "build_runs"):
+def build_history(
+    con: duckdb.DuckDBPyConnection, have: frozenset[str], limit: int = 20
+) -> list[dict[str, Any]]:
+    if "build_runs" not in have:
         return []
     return rows(con, "select * from build_runs order by started_at desc limit ?", [limit])
 
 
-def last_model_builds(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+def last_model_builds(con: duckdb.DuckDBPyConnection, have: frozenset[str]) -> dict[str, dict[str, Any]]:
     """model -> its latest build row that built or failed (not up-to-date skips), with the build's time."""
-    if not _have(con, "build_models", "build_runs"):
+    if not {"build_models", "build_runs"} <= have:
         return {}
     found = rows(
         con,
@@ -59,9 +62,11 @@ def last_model_builds(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any
     return {r.pop("model"): r for r in found}
 
 
-def last_test_results(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], dict[str, Any]]:
+def last_test_results(
+    con: duckdb.DuckDBPyConnection, have: frozenset[str]
+) -> dict[tuple[str, str], dict[str, Any]]:
     """(model, test name) -> the latest status, failures and when."""
-    if not _have(con, "build_tests", "build_runs"):
+    if not {"build_tests", "build_runs"} <= have:
         return {}
     found = rows(
         con,
@@ -82,22 +87,22 @@ def relation_rows(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> dict[
     return {n: int(size) for n, size in found if n in wanted and size is not None}
 
 
-def mapping(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
+def mapping(con: duckdb.DuckDBPyConnection, have: frozenset[str]) -> dict[str, list[dict[str, Any]]]:
     """The asset-ID mapping now, every symbol's validity spans and every mapping version."""
     out: dict[str, list[dict[str, Any]]] = {"symbols": [], "history": [], "versions": []}
-    if _have(con, "dim_symbol"):
+    if "dim_symbol" in have:
         out["symbols"] = rows(
             con,
             "select asset_id, symbol, category, subcategory, indices, is_active, first_version,"
             " retired_version from dim_symbol order by asset_id",
         )
-    if _have(con, "dim_symbol_history"):
+    if "dim_symbol_history" in have:
         out["history"] = rows(
             con,
             "select asset_id, symbol, category, subcategory, is_active, valid_from_version,"
             " valid_to_version, valid_from, valid_to from dim_symbol_history order by asset_id, valid_from_seq",
         )
-    if _have(con, "mapping_versions"):
+    if "mapping_versions" in have:
         out["versions"] = rows(
             con,
             "select version, seq, kind, created_at, total_symbols, active_symbols, added, retired,"
@@ -106,9 +111,11 @@ def mapping(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def training_runs(con: duckdb.DuckDBPyConnection, limit: int = 50) -> list[dict[str, Any]]:
+def training_runs(
+    con: duckdb.DuckDBPyConnection, have: frozenset[str], limit: int = 50
+) -> list[dict[str, Any]]:
     """The newest ``limit`` runs, each with ``metrics``: its train_metrics rows by epoch and split."""
-    if not _have(con, "train_runs"):
+    if "train_runs" not in have:
         return []
     found = rows(
         con,
@@ -119,7 +126,7 @@ def training_runs(con: duckdb.DuckDBPyConnection, limit: int = 50) -> list[dict[
         [limit],
     )
     metrics: dict[str, list[dict[str, Any]]] = {r["run_id"]: [] for r in found}
-    if found and _have(con, "train_metrics"):
+    if found and "train_metrics" in have:
         for m in rows(
             con,
             "select run_id, epoch, split, loss, accuracy, auc, ic, samples, samples_per_s from train_metrics"
@@ -138,6 +145,7 @@ __all__ = [
     "last_test_results",
     "mapping",
     "plain",
+    "relation_names",
     "relation_rows",
     "rows",
     "training_runs",

@@ -15,8 +15,6 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
-from features.warehouse import table_exists
-
 if TYPE_CHECKING:
     import duckdb
 
@@ -41,7 +39,7 @@ prices as (
     from raw_prices group by symbol
 ),
 rejected as (
-    select symbol, count(*) as rejected_rows, map(list(reason), list(n)) as reasons
+    select symbol, sum(n)::bigint as rejected_rows, map(list(reason), list(n)) as reasons
     from (select symbol, coalesce(reason, 'unknown') as reason, count(*) as n
           from raw_prices_rejected group by all)
     group by symbol
@@ -62,7 +60,9 @@ order by u.asset_id nulls last, e.symbol
 
 
 def _coverage_query(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    if not all(table_exists(con, t) for t in ("dim_symbol", "raw_prices", "raw_prices_rejected")):
+    from features.site.collect import relation_names
+
+    if not {"dim_symbol", "raw_prices", "raw_prices_rejected"} <= relation_names(con):
         return []
     cur = con.execute(_COVERAGE_SQL)
     names = [d[0] for d in cur.description]

@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from features.warehouse import table_exists
-
 if TYPE_CHECKING:
     import duckdb
 
@@ -76,10 +74,10 @@ def nearest(vectors: np.ndarray, k: int = NEIGHBOURS) -> tuple[np.ndarray, np.nd
 
 
 def _untrained(
-    con: duckdb.DuckDBPyConnection, run_id: str, ids: list[int], vectors: np.ndarray
+    con: duckdb.DuckDBPyConnection, run_id: str, ids: list[int], vectors: np.ndarray, have: frozenset[str]
 ) -> tuple[list[bool], str]:
     """Which rows never trained, and how that was decided."""
-    if table_exists(con, "train_asset_samples"):
+    if "train_asset_samples" in have:
         counts = dict(
             con.execute(
                 "select asset_id, samples from train_asset_samples where run_id = ?", [run_id]
@@ -110,10 +108,19 @@ def _epoch(con: duckdb.DuckDBPyConnection, run: dict[str, Any]) -> int | None:
 
 
 def embedding_map(
-    con: duckdb.DuckDBPyConnection, run: dict[str, Any], k: int = NEIGHBOURS
+    con: duckdb.DuckDBPyConnection,
+    run: dict[str, Any],
+    k: int = NEIGHBOURS,
+    have: frozenset[str] | None = None,
 ) -> dict[str, Any] | None:
-    """The page data of one run (a ``train_runs`` row as a dict); None when it logged no embeddings."""
-    if not table_exists(con, "train_embeddings"):
+    """The page data of one run (a ``train_runs`` row as a dict); None when it logged no embeddings.
+
+    ``have``: the warehouse's relation names, when the caller has read them already."""
+    if have is None:
+        from features.site.collect import relation_names
+
+        have = relation_names(con)
+    if "train_embeddings" not in have:
         return None
     epoch = _epoch(con, run)
     if epoch is None:
@@ -122,7 +129,7 @@ def embedding_map(
     coords, share = pca_2d(vectors)
     idx, sim = nearest(vectors, k)
     ids = [int(r[0]) for r in rows]
-    untrained, rule = _untrained(con, run["run_id"], ids, vectors)
+    untrained, rule = _untrained(con, run["run_id"], ids, vectors, have)
     points = [
         {
             "id": ids[i],

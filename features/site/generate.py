@@ -46,6 +46,7 @@ class GenerateContext:
     out: Path
     con: duckdb.DuckDBPyConnection | None = None
     dag: Dag | None = None
+    have: frozenset[str] = frozenset()  # the warehouse's relation names
     data: SiteData | None = None
     files: dict[str, str | bytes] = field(default_factory=dict)  # path under out -> content
 
@@ -101,12 +102,13 @@ def read_warehouse(ctx: GenerateContext) -> None:
         return
     d = ctx.data
     d.warehouse = True
-    d.builds = collect.build_history(ctx.con)
-    d.model_builds = collect.last_model_builds(ctx.con)
-    d.tests = collect.last_test_results(ctx.con)
+    ctx.have = have = collect.relation_names(ctx.con)
+    d.builds = collect.build_history(ctx.con, have)
+    d.model_builds = collect.last_model_builds(ctx.con, have)
+    d.tests = collect.last_test_results(ctx.con, have)
     d.relation_rows = collect.relation_rows(ctx.con, [*d.models, *d.sources])
     d.coverage = [{k: collect.plain(v) for k, v in c.items()} for c in symbol_coverage(ctx.con, ctx.project)]
-    d.mapping = collect.mapping(ctx.con)
+    d.mapping = collect.mapping(ctx.con, have)
 
 
 def read_training(ctx: GenerateContext) -> None:
@@ -117,11 +119,11 @@ def read_training(ctx: GenerateContext) -> None:
     assert ctx.data is not None
     if ctx.con is None:
         return
-    ctx.data.runs = collect.training_runs(ctx.con)
+    ctx.data.runs = collect.training_runs(ctx.con, ctx.have)
     for run in ctx.data.runs:
         if len(ctx.data.embeddings) >= EMBEDDING_RUNS:
             break
-        found = embedding_map(ctx.con, run)
+        found = embedding_map(ctx.con, run, have=ctx.have)
         if found is not None:
             ctx.data.embeddings[run["run_id"]] = found
 
@@ -159,9 +161,10 @@ def write_site(ctx: GenerateContext) -> None:
 
     for rel, content in ctx.files.items():
         target = ctx.out / rel
-        if isinstance(content, bytes) and target.is_file() and target.read_bytes() == content:
-            continue
-        atomic_write(target, content)
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
+            continue  # unchanged: no write, no fsync (regenerating an unchanged project writes little)
+        atomic_write(target, data)
     for folder in ("models", "sources", "static"):
         for old in (ctx.out / folder).glob("*") if (ctx.out / folder).is_dir() else []:
             if old.is_file() and f"{folder}/{old.name}" not in ctx.files:

@@ -108,7 +108,15 @@ def _stale_card(data: SiteData, root: str) -> str:
             f"{number(c.get('stale_days'))} days behind",
         ]
         for c in sorted(stale, key=lambda c: -(c.get("stale_days") or 0))
-    ] + [[e(c["symbol"]), e(c.get("category")), "—", badge("no data", "bad")] for c in missing]
+    ] + [
+        [
+            f'<a href="{root}assets.html#{e(c["symbol"])}">{e(c["symbol"])}</a>',
+            e(c.get("category")),
+            "—",
+            badge("no data", "bad"),
+        ]
+        for c in missing
+    ]
     body = table(
         ["symbol", "category", "last bar", "staleness"],
         rows,
@@ -198,6 +206,7 @@ def overview_page(data: SiteData) -> str:
         lede += " The warehouse has not been built yet: run <code>fstore build</code> for columns, rows and tests."
     body = f"""
 <div class="hero"><h1>{e(data.site.project)}</h1><p class="lede">{lede}</p>
+<p class="muted small">Site generated {e(data.site.generated_at)}.</p>
 <p class="actions"><a class="button" href="dag.html">Open the DAG</a>
 <a class="button ghost" href="embeddings.html">Explore the embeddings</a></p></div>
 <div class="stats">{stats}</div>
