@@ -274,3 +274,30 @@ def test_a_failing_build_still_has_results_to_write(mini) -> None:
     rr = json.loads(write_run_results(project, err.value.result).read_text())  # type: ignore[attr-defined]
     failed = [t for t in rr["tests"] if t["status"] == "fail"]
     assert [(t["model"], t["test"]) for t in failed] == [("feat", "accepted_range(ma_4, 0, 1)")]
+
+
+def test_rewriting_an_unchanged_manifest_imports_no_sqlglot(mini) -> None:
+    """A no-op build stays free of sqlglot once the build writes the manifest too."""
+    import subprocess
+    import sys
+
+    project, con = mini
+    dag = dag_of(project, con)
+    build_models(con, project, dag)
+    write_manifest(project, dag, con)
+    con.close()
+    code = (
+        "import sys\n"
+        "from features.artifacts import write_manifest\n"
+        "from features.config import load_project\n"
+        "from features.models.discovery import discover\n"
+        "from features.models.state import relations\n"
+        "from features.models.validate import validate\n"
+        "from features.warehouse import connect\n"
+        f"project = load_project({str(project.root)!r})\n"
+        "con = connect(project.warehouse_path, read_only=True)\n"
+        "write_manifest(project, validate(discover(project), relations(con)), con)\n"
+        "print('sqlglot' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -33,7 +33,11 @@ def priced(tmp_path: Path):
     (root / "config").mkdir(parents=True)
     (root / "sql").mkdir()
     (root / "data" / "raw").mkdir(parents=True)
-    universe = {"sectors": {"Tech": ["AAA", "BBB", "CCC"]}, "etfs": {"Broad": ["EEE"]}, "crypto": {"Major": ["XBTUSD"]}}
+    universe = {
+        "sectors": {"Tech": ["AAA", "BBB", "CCC"]},
+        "etfs": {"Broad": ["EEE"]},
+        "crypto": {"Major": ["XBTUSD"]},
+    }
     (root / "config" / "symbols.json").write_text(json.dumps(universe))
     (root / "config" / "project.toml").write_text("[paths]\npython_models = []\n")
     rows: list[tuple[str, date, str]] = []

@@ -91,3 +91,18 @@ def test_docs_generate_runs_from_the_command_line(tmp_path: Path, capsys: pytest
     assert args.port == 0 and args.handler.__name__ == "cmd_serve"
     with pytest.raises(SystemExit):
         parser().parse_args(["docs", "serve", "--port", "x"])
+
+
+def test_registering_the_docs_commands_imports_nothing_heavy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import argparse, sys\n"
+        "from features.site.cli import register\n"
+        "register(argparse.ArgumentParser().add_subparsers(), lambda p, db=True: None)\n"
+        "print(','.join(m for m in ('torch', 'polars', 'sqlglot', 'pyarrow', 'matplotlib', 'numpy', 'duckdb')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
