@@ -174,6 +174,7 @@ def _model_entry(
             "lookback_declared": h.lookback is not None,
             "lookahead": model.ahead,
             "lookahead_from": model.ahead_from,
+            "continues_from_this": model.stateful,
         },
         "sql": model.sql if model.kind == "sql" else None,
         "python": python,

@@ -9,6 +9,7 @@ training_runs      train_runs with each run's metrics per epoch
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,8 +18,8 @@ if TYPE_CHECKING:
 
 
 def plain(value: Any) -> Any:
-    """A JSON-ready value: dates and times as ISO text, NaN as None, lists element-wise."""
-    if isinstance(value, float) and value != value:
+    """A JSON-ready value: dates and times as ISO text, NaN and ±inf as None, lists element-wise."""
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if hasattr(value, "isoformat"):
         return value.isoformat()

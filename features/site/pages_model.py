@@ -31,12 +31,14 @@ def _columns(model: dict[str, Any], links: Links) -> str:
     rows = []
     for c in model.get("columns", []):
         lin = c.get("lineage")
-        if lin is None:
-            direct = sources = (
-                '<span class="muted">not traced</span>'
-                if model["kind"] == "sql"
-                else ('<span class="muted">python: opaque</span>')
+        if lin is None and model["kind"] == "python":
+            reads = " ".join(
+                links.relation_link(u) for u in [*model.get("sources", []), *model.get("upstream", [])]
             )
+            direct = f'<span class="muted">function of</span> {reads}'
+            sources = '<span class="muted" title="a Python function is opaque to column lineage">—</span>'
+        elif lin is None:
+            direct = sources = '<span class="muted">not traced</span>'
         else:
             direct = (
                 " ".join(links.column_link(q) for q in lin["direct"]) or '<span class="muted">computed</span>'
@@ -51,7 +53,12 @@ def _columns(model: dict[str, Any], links: Links) -> str:
             ]
         )
     empty = "Columns appear once the model is built (fstore build)."
-    return table(["column", "type", "computed from", "source columns"], rows, id="columns", empty=empty)
+    note = ""
+    if model["kind"] == "python":
+        note = '<p class="muted small">A Python function is opaque to column lineage: each column comes from its inputs as a whole, and lineage through it stops here.</p>'
+    return note + table(
+        ["column", "type", "computed from", "source columns"], rows, id="columns", empty=empty
+    )
 
 
 def _tests(data: SiteData, name: str, links: Links) -> str:
@@ -110,7 +117,12 @@ def _settings(model: dict[str, Any]) -> str:
     if s.get("materialized") == "incremental":
         back = w.get("lookback")
         back_text = "its whole history" if back is None else f"{back} row{'s' if back != 1 else ''}"
-        source = "declared" if w.get("lookback_declared") else "derived from the SQL"
+        if w.get("continues_from_this"):
+            source = "it continues from its own last rows"
+        elif w.get("lookback_declared"):
+            source = "declared"
+        else:
+            source = "derived from the SQL" if model["kind"] == "sql" else "the default for a Python model"
         ahead = w.get("lookahead_from") or (
             "unbounded" if w.get("lookahead") is None else str(w.get("lookahead"))
         )

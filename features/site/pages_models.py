@@ -297,3 +297,16 @@ def dag_nodes(data: SiteData) -> dict[str, dict[str, Any]]:
             "rows": (m.get("built") or {}).get("rows"),
         }
     return nodes
+
+
+__all__ = [
+    "STALE_DAYS",
+    "dag_nodes",
+    "dag_page",
+    "kind_class",
+    "model_badges",
+    "models_page",
+    "models_table",
+    "overview_page",
+    "stale_symbols",
+]

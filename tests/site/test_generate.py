@@ -252,3 +252,32 @@ def test_generation_reads_the_warehouse_only_and_removes_pages_of_deleted_models
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
     assert not stale.exists() and (result.path / "models" / "training_set.html").is_file()
     assert not list(result.path.rglob("*.fstore-tmp*"))
+
+
+def test_text_from_the_project_cannot_break_out_of_the_page(tmp_path: Path) -> None:
+    root = default_project(tmp_path / "hostile")
+    sql = root / "sql" / "staging" / "stg_prices.sql"
+    nasty = '</script><script>alert(1)</script> <b>bold</b> & "quoted"'
+    text = sql.read_text()
+    start = text.index("-- description:")
+    end = text.index("\n", start)
+    sql.write_text(text[:start] + f"-- description: {nasty}" + text[end:])
+    site = generate_site(load_project(root)).path
+    for name in ("dag.html", "models/stg_prices.html", "index.html", "models.html"):
+        page = (site / name).read_text()
+        assert "<script>alert(1)" not in page, name
+        assert page.count("</script>") == page.count("<script"), name
+    assert html.escape(nasty) in (site / "models" / "stg_prices.html").read_text()
+    nodes = Page((site / "dag.html").read_text()).data["nodes"]
+    assert nodes["stg_prices"]["description"] == nasty
+
+
+def test_json_values_that_json_cannot_hold_become_empty() -> None:
+    from features.site.collect import plain
+
+    assert [plain(float("nan")), plain(float("inf")), plain(-float("inf")), plain(1.5)] == [
+        None,
+        None,
+        None,
+        1.5,
+    ]
