@@ -120,10 +120,15 @@ def build_models(ctx: BuildContext) -> None:
 
 
 def write_artifacts(ctx: BuildContext) -> None:
-    """Column lineage of the built models as JSON under the target folder (only when something was
-    built into the warehouse)."""
+    """``target/manifest.json`` and ``target/run_results.json`` after every build, failed ones too
+    (see docs/artifacts.md); column lineage as JSON when something was built into the warehouse."""
     assert ctx.result is not None and ctx.dag is not None and ctx.con is not None
-    if not ctx.result.built or ctx.engine_instance is None or not ctx.engine_instance.in_warehouse:
+    from features.artifacts import write_manifest, write_run_results
+
+    in_warehouse = ctx.engine_instance is not None and ctx.engine_instance.in_warehouse
+    write_manifest(ctx.project, ctx.dag, ctx.con if in_warehouse else None)
+    write_run_results(ctx.project, ctx.result, command="build")
+    if not ctx.result.built or not in_warehouse:
         return
     from features.models.lineage import write_lineage_artifact
 

@@ -15,10 +15,12 @@ COMBINES = ("concat", "add", "attention", "separate", "none")  # [model] combine
 TASKS = ("classification", "regression")  # [model] task
 DEVICES = ("cpu", "cuda", "auto")  # [train] device (also cuda:N)
 OUTPUT_FORMATS = ("table", "csv", "json")  # --format of commands that print rows
+DOCS_PORT = 8080  # `fstore docs serve` default port on 127.0.0.1
 
 __all__ = [
     "COMBINES",
     "DEVICES",
+    "DOCS_PORT",
     "ENCODERS",
     "MISSING_MODES",
     "NORMALIZE_MODES",

@@ -46,6 +46,7 @@ COMMANDS = [
     "runs",
     "evaluate",
     "embeddings",
+    "docs",
 ]
 
 
@@ -63,6 +64,7 @@ def test_build_parser_alone_is_complete() -> None:
     assert list(found) == COMMANDS
     assert found["symbols"] == ["diff", "list", "restore", "sync"]
     assert found["snapshot"] == ["create", "list"]
+    assert found["docs"] == ["generate", "serve"]
 
 
 def test_cli_choices_are_the_config_and_registry_lists() -> None:

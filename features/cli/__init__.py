@@ -12,6 +12,7 @@ are imported inside the handlers that need them, so ``fstore --help`` and ``fsto
     ingest.py     ingest
     datasets.py   export-windows, snapshot create | list
     train.py      train, runs, evaluate, embeddings
+    docs.py       docs generate | serve
 
 A new command is a handler and a :class:`~features.cli.common.Command` in one of those modules (or
 a new one) plus one line in :data:`COMMANDS`, the table :func:`build_parser` reads, in the order
@@ -24,7 +25,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from features.cli import build, datasets, ingest, project, query, symbols, train
+from features.cli import build, datasets, docs, ingest, project, query, symbols, train
 from features.cli.common import Command, Handler, add_command, err_console
 from features.errors import FstoreError
 
@@ -45,6 +46,7 @@ COMMANDS: tuple[Command, ...] = (
     train.RUNS,
     train.EVALUATE,
     train.EMBEDDINGS,
+    docs.DOCS,
 )
 
 

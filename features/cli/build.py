@@ -139,6 +139,8 @@ def _warehouse_columns(db: Path) -> Callable[[str], list[str] | None] | None:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    from features.artifacts import write_manifest, write_run_results
+    from features.errors import DataTestError
     from features.models.progress import reporter
     from features.models.runner import run_tests
     from features.warehouse import connect
@@ -147,7 +149,13 @@ def cmd_test(args: argparse.Namespace) -> int:
     db = warehouse_path(args, project)
     dag = project_dag(project, db)
     with connect(db) as con:
-        result = run_tests(con, project, dag, select=tuple(args.select or ()), report=reporter(console()))
+        try:
+            result = run_tests(con, project, dag, select=tuple(args.select or ()), report=reporter(console()))
+        except DataTestError as err:  # the results are worth keeping for CI, failures included
+            write_run_results(project, err.result, command="test")  # type: ignore[attr-defined]
+            raise
+        write_manifest(project, dag, con)
+    write_run_results(project, result, command="test")
     print(f"{len(result.tests)} test(s) passed")
     return 0
 

@@ -94,7 +94,7 @@ def read_artifacts(ctx: GenerateContext) -> None:
 
 def read_warehouse(ctx: GenerateContext) -> None:
     """Build log, test results, row counts, coverage and the asset-ID mapping (read-only)."""
-    from features.site import collect
+    import features.site.collect as collect
     from features.site.coverage import symbol_coverage
 
     assert ctx.data is not None
@@ -113,7 +113,7 @@ def read_warehouse(ctx: GenerateContext) -> None:
 
 def read_training(ctx: GenerateContext) -> None:
     """Training runs with their metrics, and the embedding map of the newest runs that logged one."""
-    from features.site import collect
+    import features.site.collect as collect
     from features.site.embeddings import embedding_map
 
     assert ctx.data is not None

@@ -11,10 +11,10 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from features.choices import DOCS_PORT as DEFAULT_PORT
 from features.errors import ConfigError
 
 HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
 
 
 class _Handler(SimpleHTTPRequestHandler):

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from features.cli import build_parser
 from features.errors import ConfigError
 from features.site import make_server
-from features.site.cli import register
 
 
 def get(url: str) -> tuple[int, bytes]:
@@ -66,16 +66,8 @@ def test_serving_needs_a_generated_site_and_a_free_port(tmp_path: Path, site: Pa
 
 
 def parser() -> argparse.ArgumentParser:
-    """A parser with only the docs commands, registered the way features/cli.py registers modules."""
-
-    def add_common(p: argparse.ArgumentParser, *, db: bool = True) -> None:
-        p.add_argument("--project")
-        if db:
-            p.add_argument("--db")
-
-    top = argparse.ArgumentParser(prog="fstore")
-    register(top.add_subparsers(dest="command"), add_common)
-    return top
+    """The real ``fstore`` parser (the docs commands are one entry of its COMMANDS table)."""
+    return build_parser()
 
 
 def test_docs_generate_runs_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -98,9 +90,9 @@ def test_registering_the_docs_commands_imports_nothing_heavy() -> None:
     import sys
 
     code = (
-        "import argparse, sys\n"
-        "from features.site.cli import register\n"
-        "register(argparse.ArgumentParser().add_subparsers(), lambda p, db=True: None)\n"
+        "import sys\n"
+        "from features.cli import build_parser\n"
+        "build_parser().parse_args(['docs', 'serve', '--port', '0'])\n"
         "print(','.join(m for m in ('torch', 'polars', 'sqlglot', 'pyarrow', 'matplotlib', 'numpy', 'duckdb')"
         " if m in sys.modules))\n"
     )
