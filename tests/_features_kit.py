@@ -221,8 +221,11 @@ def write_csv_files(raw_dir: Path, data: dict[str, dict[str, np.ndarray]]) -> No
         (raw_dir / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
 
 
-def build_project_with_engine(root: Path, data: dict[str, dict[str, np.ndarray]], horizon: int = 1) -> Path:
-    """A project using the shipped models, ``data`` as CSV files in data/raw, built by run_build."""
+def build_project_with_engine(
+    root: Path, data: dict[str, dict[str, np.ndarray]], horizon: int = 1, features: str = ""
+) -> Path:
+    """A project using the shipped models, ``data`` as CSV files in data/raw, built by run_build;
+    ``features``: more lines for the ``[features]`` section."""
     import shutil
 
     from features.build import run_build
@@ -231,7 +234,8 @@ def build_project_with_engine(root: Path, data: dict[str, dict[str, np.ndarray]]
     (root / "config").mkdir(parents=True)
     shutil.copy(REPO / "config" / "symbols.json", root / "config" / "symbols.json")
     (root / "config" / "project.toml").write_text(
-        f'[paths]\nsql = "{SQL_DIR}"\npython_models = ["{LIBRARY_DIR}"]\n[features]\nhorizon = {horizon}\n'
+        f'[paths]\nsql = "{SQL_DIR}"\npython_models = ["{LIBRARY_DIR}"]\n'
+        f"[features]\nhorizon = {horizon}\n{features}\n"
     )
     write_csv_files(root / "data" / "raw", data)
     project = load_project(root)
