@@ -218,7 +218,7 @@ def test_no_files_generates_the_synthetic_market_and_says_so(project_con) -> Non
     assert summary.symbols == 154 and summary.rows > 154 * 100
     assert con.execute("select count(*) from raw_prices_rejected").fetchone()[0] == 0
     assert refresh_raw_prices(con, load_project(root), console=lines.append).unchanged
-    assert con.execute("select * from feature_params").fetchall() == [(1,)]
+    assert con.execute("select horizon from feature_params").fetchall() == [(1,)]
 
 
 def test_fstore_ingest_checks_and_copies_into_data_raw(tiny_project: Path, tmp_path: Path, capsys) -> None:
