@@ -60,6 +60,12 @@ class SyntheticConfig:
 @dataclass(frozen=True)
 class FeaturesConfig:
     horizon: int = 1  # label horizon h in rows: fwd_ret_{h}d
+    # a label is NULL when a step between the rows it spans exceeds this many times the asset's usual
+    # spacing (median of its last 20 steps): 4 lets an equity's weekend next to a holiday through
+    label_max_gap: float = 4.0
+    # dim_symbol categories ranked among themselves by cross-sectional features (comma list); every
+    # category not listed is ranked together. Crypto trades every day, equities/ETFs on weekdays.
+    calendar_groups: str = "crypto"
 
 
 # The choice lists (SPLITS, NORMALIZE_MODES, MISSING_MODES, ENCODERS, COMBINES, TASKS, DEVICES,

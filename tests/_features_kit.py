@@ -28,8 +28,8 @@ REQUIRED = [
     "rsi_14",
     "volume_z_20",
     "hl_range",
-    "macd",
-    "macd_signal",
+    "ppo",
+    "ppo_signal",
     "ret_1d_cs_rank",
 ]
 SQL_DIR = REPO / "sql"
@@ -107,28 +107,53 @@ def run_models(con: duckdb.DuckDBPyConnection, only: Iterable[str] | None = None
     return order
 
 
+def categories() -> dict[str, str]:
+    """Each symbol of the shipped config/symbols.json → its category (sectors, etfs, crypto)."""
+    import json
+
+    groups = json.loads((REPO / "config" / "symbols.json").read_text())
+    return {
+        symbol: category
+        for category in ("sectors", "etfs", "crypto")
+        for members in groups[category].values()
+        for symbol in members
+    }
+
+
 def make_dim_symbol(con: duckdb.DuckDBPyConnection, symbols: Iterable[str]) -> None:
-    """A minimal dim_symbol: sorted symbols numbered from 0 (as the first mapping does)."""
+    """A minimal dim_symbol: sorted symbols numbered from 0 (as the first mapping does), each with its
+    category from config/symbols.json (``sectors`` for a symbol not there)."""
+    names = sorted(set(symbols))
+    known = categories()
     con.execute(
         "create or replace table dim_symbol as select (row_number() over (order by s) - 1)::integer "
-        "as asset_id, s as symbol, 'sectors' as category, 'Test' as subcategory, true as is_active "
-        "from (select distinct unnest(?::varchar[]) as s)",
-        [sorted(set(symbols))],
+        "as asset_id, s as symbol, c as category, 'Test' as subcategory, true as is_active "
+        "from (select unnest(?::varchar[]) as s, unnest(?::varchar[]) as c)",
+        [names, [known.get(n, "sectors") for n in names]],
     )
 
 
-def make_feature_params(con: duckdb.DuckDBPyConnection, horizon: int = 1) -> None:
-    con.execute(f"create or replace table feature_params as select {int(horizon)}::integer as horizon")
+def make_feature_params(con: duckdb.DuckDBPyConnection, horizon: int = 1, **settings: object) -> None:
+    """The one-row ``feature_params`` a build writes: ``[features]`` defaults, ``horizon`` and ``settings``."""
+    from dataclasses import asdict
+
+    from features.config import FeaturesConfig
+
+    params = {**asdict(FeaturesConfig()), "horizon": horizon, **settings}
+    types = {bool: "boolean", int: "integer", float: "double", str: "varchar"}
+    columns = ", ".join(f"?::{types[type(v)]} as {k}" for k, v in params.items())
+    con.execute(f"create or replace table feature_params as select {columns}", list(params.values()))
 
 
 def real_shaped_prices(seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
     """Price series shaped like real data, one dict of columns per symbol.
 
-    AAPL: weekdays with random gaps; BTCUSD: every day (weekends); MSFT: lists late; SPY:
-    close only; KO: flat stretches (zero changes, constant volume) and a missing volume.
+    Two years (2022-2023). AAPL: weekdays with random gaps; BTCUSD and ETHUSD: every day
+    (weekends); MSFT: lists late; SPY: close only; KO: flat stretches (zero changes, constant volume)
+    and a missing volume.
     """
     rng = np.random.default_rng(seed)
-    all_days = np.arange(np.datetime64("2023-01-02"), np.datetime64("2023-12-31"))
+    all_days = np.arange(np.datetime64("2022-01-03"), np.datetime64("2023-12-31"))
     weekdays = all_days[((all_days.astype(np.int64) + 3) % 7) < 5]
 
     def bars(days: np.ndarray, vol: float = 0.02, start: float = 100.0) -> dict[str, np.ndarray]:
@@ -140,7 +165,7 @@ def real_shaped_prices(seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
         volume = np.round(rng.lognormal(13, 0.4, n))
         return {"ts": days, "open": open_, "high": high, "low": low, "close": close, "volume": volume}
 
-    gappy = np.sort(rng.choice(weekdays, size=len(weekdays) - 25, replace=False))
+    gappy = np.sort(rng.choice(weekdays, size=len(weekdays) - 50, replace=False))
     data = {
         "AAPL": bars(gappy),
         "BTCUSD": bars(all_days, vol=0.04, start=30000.0),
@@ -154,6 +179,7 @@ def real_shaped_prices(seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
     ko["volume"][100:125] = 1_000_000.0  # constant volume: std 0 -> volume_z_20 NULL
     ko["volume"][200] = np.nan  # a missing volume
     data["KO"] = ko
+    data["ETHUSD"] = bars(all_days, vol=0.05, start=2000.0)
     return data
 
 
@@ -195,8 +221,11 @@ def write_csv_files(raw_dir: Path, data: dict[str, dict[str, np.ndarray]]) -> No
         (raw_dir / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
 
 
-def build_project_with_engine(root: Path, data: dict[str, dict[str, np.ndarray]], horizon: int = 1) -> Path:
-    """A project using the shipped models, ``data`` as CSV files in data/raw, built by run_build."""
+def build_project_with_engine(
+    root: Path, data: dict[str, dict[str, np.ndarray]], horizon: int = 1, features: str = ""
+) -> Path:
+    """A project using the shipped models, ``data`` as CSV files in data/raw, built by run_build;
+    ``features``: more lines for the ``[features]`` section."""
     import shutil
 
     from features.build import run_build
@@ -205,7 +234,8 @@ def build_project_with_engine(root: Path, data: dict[str, dict[str, np.ndarray]]
     (root / "config").mkdir(parents=True)
     shutil.copy(REPO / "config" / "symbols.json", root / "config" / "symbols.json")
     (root / "config" / "project.toml").write_text(
-        f'[paths]\nsql = "{SQL_DIR}"\npython_models = ["{LIBRARY_DIR}"]\n[features]\nhorizon = {horizon}\n'
+        f'[paths]\nsql = "{SQL_DIR}"\npython_models = ["{LIBRARY_DIR}"]\n'
+        f"[features]\nhorizon = {horizon}\n{features}\n"
     )
     write_csv_files(root / "data" / "raw", data)
     project = load_project(root)

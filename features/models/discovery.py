@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 CACHE_FILE = "fstore_parse_cache.json"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"  # bump when parsing learns more (3: the leakage lint knows more patterns)
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ def parse_sql(text: str, file: str, time_column: str | None = None) -> dict[str,
         "hash": hashlib.sha256(normalised.encode()).hexdigest(),
         "back": extent.back,
         "ahead": extent.ahead,
-        "leaks": [list(leak) for leak in find_leaks(query)],
+        "leaks": [list(leak) for leak in find_leaks(query, time_column)],
     }
 
 

@@ -27,8 +27,8 @@ select
     f.rsi_14::double as rsi_14,
     f.volume_z_20::double as volume_z_20,
     f.hl_range::double as hl_range,
-    m.macd::double as macd,
-    m.macd_signal::double as macd_signal,
+    m.ppo::double as ppo,
+    m.ppo_signal::double as ppo_signal,
     c.ret_1d_cs_rank::double as ret_1d_cs_rank,
     l.* exclude (asset_id, ts)
 from price_features f

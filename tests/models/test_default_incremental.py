@@ -1,7 +1,8 @@
 """The DEFAULT project's models, refreshed incrementally one day at a time, equal a full rebuild.
 
-8 symbols × 1 year of real-shaped prices as CSV files in data/raw (gaps, crypto weekends, a late
-listing, a close-only series, flat stretches), horizon 2. Each step appends the next calendar day
+12 symbols × 2 years of real-shaped prices as CSV files in data/raw (gaps, crypto weekends, late
+listings, a close-only series, flat stretches, and three listings whose warm-ups end during the
+appended days), horizon 2. Each step appends the next calendar day
 (only the symbols that trade that day) and builds one warehouse incrementally; a second warehouse is
 built from the same files with --full-refresh, and every relation must match row for row (floats
 bit-equal or within 1e-12). Then a restated price: detected, rebuilt in full, equal again.
@@ -25,10 +26,27 @@ FIRST_DAY = np.datetime64("2023-12-20")  # the first build holds prices up to th
 DAYS = 7  # appended one at a time: 2023-12-20 (Wed) … 2023-12-26, a crypto-only weekend included
 
 
+def _listed(cols: dict[str, np.ndarray], rows_before: int) -> dict[str, np.ndarray]:
+    """The series listed so that it has ``rows_before`` rows before FIRST_DAY."""
+    start = int((cols["ts"] < FIRST_DAY).sum()) - rows_before
+    return {k: v[start:] for k, v in cols.items()}
+
+
 def _universe() -> dict[str, dict[str, np.ndarray]]:
-    data = real_shaped_prices(0)  # AAPL (gaps), BTCUSD (weekends), MSFT (lists late), SPY (close only), KO
+    data = real_shaped_prices(
+        0
+    )  # AAPL (gaps), BTCUSD, ETHUSD (weekends), MSFT (lists late), SPY (close only), KO
     more = real_shaped_prices(1)
-    data.update({"NVDA": more["AAPL"], "ETHUSD": more["BTCUSD"], "JPM": more["KO"]})
+    data.update({"NVDA": more["AAPL"], "SOLUSD": more["BTCUSD"], "JPM": more["KO"]})
+    # new listings whose warm-ups end while the days are appended: the labels' usual spacing (20 rows),
+    # ppo (90) and ppo_signal (121), so a refresh continues across each NULL → value boundary
+    data.update(
+        {
+            "QQQ": _listed(more["SPY"], 18),
+            "AMD": _listed(more["MSFT"], 87),
+            "XRPUSD": _listed(more["ETHUSD"], 117),
+        }
+    )
     return data
 
 
@@ -109,6 +127,20 @@ def test_default_project_day_by_day_equals_full_rebuild(root: Path, tmp_path: Pa
         )
     finally:
         con.close()
+    con = connect(inc, read_only=True)
+    try:  # the warm-up boundaries were crossed by the appended days, not in the first build
+        first = dict(
+            con.execute(
+                "select symbol || '.' || c, min(ts) from (select symbol, ts, 'label' as c from training_set"
+                " where fwd_ret_2d is not null union all select symbol, ts, 'ppo' from training_set"
+                " where ppo is not null union all select symbol, ts, 'signal' from training_set"
+                " where ppo_signal is not null) group by all"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    for key in ("QQQ.label", "AMD.ppo", "XRPUSD.signal"):
+        assert FIRST_DAY <= np.datetime64(first[key]) < FIRST_DAY + DAYS, key
     trading = sum(int((cols["ts"] == last).any()) for cols in data.values())
     assert written["stg_prices"] == written["price_features"] == written["macd_features"] == trading
     assert written["labels"] == written["training_set"] == trading * (1 + 2)  # new row + h = 2 before
