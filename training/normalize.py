@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 
 from features.errors import ConfigError
-from training.source import first_row
+from features.warehouse import first_row
 
 MODES = ("global", "per_asset", "none")
 
