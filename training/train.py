@@ -34,7 +34,7 @@ import torch
 from features.config import ModelConfig, Project, TrainConfig
 from features.errors import ConfigError, TrainingError
 from features.mapping import parse_version
-from training import distributed, runs
+from training import collectives, runs
 from training.model import TradingModel, check_num_embeddings
 
 CHECKPOINT_FORMAT = 1
@@ -223,7 +223,7 @@ def fit(
     """AdamW with early stopping on validation loss; the best weights are kept in ``state.best_state``.
 
     ``train_model`` is what the training step runs (a DDP wrapper of ``model``, see
-    :mod:`training.distributed`); ``sync`` makes each epoch's metrics, and so the stopping decision,
+    :mod:`training.collectives`); ``sync`` makes each epoch's metrics, and so the stopping decision,
     the same on every rank.
     """
     optimizer = optimizer or make_optimizer(model, cfg)
@@ -531,12 +531,12 @@ def run_training(
     db = Path(db) if db is not None else project.warehouse_path
     if resume and init_from:
         raise ConfigError("--resume continues a run and --init-from starts a new one from it: pick one")
-    writer = distributed.is_writer()  # rank 0 of a distributed run, or a plain run: the warehouse writer
+    writer = collectives.is_writer()  # rank 0 of a distributed run, or a plain run: the warehouse writer
     if not writer:
         progress, log = False, None
     if writer:
         runs.mark_stale_runs(db)
-    distributed.barrier()  # the other ranks open the warehouse once rank 0 has written
+    collectives.barrier()  # the other ranks open the warehouse once rank 0 has written
 
     # 1. config: the project's, or the checkpoint's when continuing a run
     ckpt: dict[str, Any] | None = None
@@ -554,7 +554,7 @@ def run_training(
     else:
         model_cfg = _overrides(project.model, model_overrides or {})
         train_cfg = _overrides(project.train, {**(train_overrides or {}), "epochs": epochs})
-        run_id = distributed.broadcast(runs.new_run_id())
+        run_id = collectives.broadcast(runs.new_run_id())
         if init_from:
             src = _find_run(db, init_from)
             source_ckpt = load_checkpoint(run_dir(project, src["run_id"]) / BEST)
@@ -579,7 +579,7 @@ def run_training(
     train_ds = WindowDataset.from_warehouse(db, "train", **kw)
     valid_ds = WindowDataset.from_warehouse(db, "valid", stats=train_ds.stats, **kw)
     test_ds = WindowDataset.from_warehouse(db, "test", stats=train_ds.stats, **kw)
-    distributed.barrier()  # every rank has read its windows and let go: rank 0 may write
+    collectives.barrier()  # every rank has read its windows and let go: rank 0 may write
     if len(train_ds) == 0:
         raise TrainingError("the training split has no windows", hint="check [splits] and [loader] lookback")
     if ckpt and ckpt["dataset_fingerprint"] != train_ds.fingerprint:
@@ -623,7 +623,7 @@ def run_training(
         )
         torch.set_rng_state(ckpt["rng_state"])
 
-    prepared = distributed.prepare(model, train_ds, valid_ds, train_cfg.max_train_samples)
+    prepared = collectives.prepare(model, train_ds, valid_ds, train_cfg.max_train_samples)
     folder = run_dir(project, run_id)
     assets = _asset_rows(db) if writer else []
     config_json = {
@@ -635,7 +635,7 @@ def run_training(
         "train_samples": len(train_ds),
         "valid_samples": len(valid_ds),
         "test_samples": len(test_ds),
-        "distributed": distributed.describe(),
+        "distributed": collectives.describe(),
     }
     if grown:
         config_json["grown_rows"] = {str(k): v for k, v in grown.items()}
