@@ -73,7 +73,6 @@ from training.snapshots import get_snapshot
 from training.source import Source, check_asset_ids, warehouse_source
 from training.splits import SplitBoundaries, resolve_boundaries
 
-MISSING = MISSING_MODES  # the old name of the [loader] missing choices
 _CPU_SEGMENT = 1 << 16  # samples permuted at a time by batches() on the CPU (no full-epoch copies)
 _GPU_CHUNK_BYTES = 64 << 20  # windows gathered per kernel launch on a GPU (sliced into batches)
 
@@ -644,4 +643,4 @@ def _serve(split: str, block: np.ndarray, plan: Plan, c: _Common) -> WindowDatas
     )
 
 
-__all__ = ["MISSING", "LoadOptions", "WindowDataset", "dataset_fingerprint", "load_splits"]
+__all__ = ["LoadOptions", "WindowDataset", "dataset_fingerprint", "load_splits"]

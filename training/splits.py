@@ -112,4 +112,4 @@ def split_mask(
     return pos >= (k_valid + e)[seg_of_row]
 
 
-__all__ = ["SPLITS", "SplitBoundaries", "resolve_boundaries", "split_mask"]
+__all__ = ["SplitBoundaries", "resolve_boundaries", "split_mask"]
