@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -45,14 +45,16 @@ def build_models(
     dag: Dag,
     *,
     select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
     full_refresh: bool = False,
     run_tests: bool = True,
     report: Reporter | None = None,
     raise_on_failure: bool = True,
     engine: Engine | None = None,
 ) -> BuildResult:
-    """Build the selected models of a validated DAG on ``engine`` (default: DuckDB in the warehouse
-    ``con``); run their data tests; log the build (stateful engines).
+    """Build the selected models (``select`` less ``exclude``, see :func:`features.models.dag.select`) of
+    a validated DAG on ``engine`` (default: DuckDB in the warehouse ``con``); run their data tests; log
+    the build (stateful engines).
 
     Raises BuildError (models failed; ``err.result`` holds the BuildResult) or DataTestError (tests of
     error severity failed) after everything that could run has run and been logged; an engine that
@@ -66,7 +68,7 @@ def build_models(
     if engine.stateful:
         st.ensure_tables(con)
     try:
-        order = engine.start(dag, select_models(dag, select))
+        order = engine.start(dag, select_models(dag, select, exclude))
         p = plan(con, engine, dag, order, full_refresh=full_refresh)
         bad = _build_in_order(con, engine, dag, p, order, result, emit)
         if run_tests:
@@ -77,10 +79,15 @@ def build_models(
         engine.close()
     result.ended_at = datetime.now()
     if engine.stateful:
-        _log(con, result, select, full_refresh)
+        _log(con, result, _selection_text(select, exclude), full_refresh)
     if raise_on_failure:
         raise_for_result(result)
     return result
+
+
+def _selection_text(select: Sequence[str], exclude: Sequence[str]) -> list[str]:
+    """The selection as build_runs.selected records it: ``a +b --exclude c``."""
+    return [*select, "--exclude", *exclude] if exclude else list(select)
 
 
 def default_engine(con: duckdb.DuckDBPyConnection, project: Project) -> Engine:
@@ -226,22 +233,36 @@ def run_tests(
     dag: Dag,
     *,
     select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
     report: Reporter | None = None,
     engine: Engine | None = None,
 ) -> BuildResult:
-    """Run the data tests of the selected models now (no cache), log them, raise DataTestError on failure."""
+    """Run the data tests of the selected models now (no cache), log them, raise DataTestError on
+    failure, or before running anything when a selected model with tests is not built."""
     from features.models.dag import select as select_models
 
     engine = engine or default_engine(con, project)
+    names = select_models(dag, select, exclude)
+    refuse_unbuilt(dag, names, engine.relations())
     st.ensure_tables(con)
     result = BuildResult(uuid.uuid4().hex[:12], datetime.now())
-    existing = engine.relations()
-    names = [n for n in select_models(dag, select) if n in existing]
     _run_tests(con, engine, dag, result, names, {}, set(), report or _silent)
     result.ended_at = datetime.now()
-    _log(con, result, select, False, kind="test")
+    _log(con, result, _selection_text(select, exclude), False, kind="test")
     raise_for_result(result)
     return result
+
+
+def refuse_unbuilt(dag: Dag, names: Sequence[str], built: Collection[str], where: str = "") -> None:
+    """DataTestError naming every model of ``names`` that has data tests but no relation in ``built``:
+    testing a model that is not there must not pass as "0 tests"."""
+    missing = [n for n in names if dag.models[n].tests and n not in built]
+    if missing:
+        raise DataTestError(
+            f"cannot test {len(missing)} model(s) that are not built{where}: {', '.join(missing)}",
+            model=missing[0],
+            hint="run `fstore build` first (or `fstore build --select` those models)",
+        )
 
 
 def _log(
@@ -325,5 +346,6 @@ __all__ = [
     "execute",
     "plan",
     "raise_for_result",
+    "refuse_unbuilt",
     "run_tests",
 ]
