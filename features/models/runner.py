@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features.errors import BuildError, DataTestError, FstoreError
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from features.config import Project
     from features.engines.base import Engine
     from features.models.dag import Dag
+    from features.models.discovery import Model
     from features.models.materialize import Step
 
 
@@ -124,7 +126,7 @@ def _build_in_order(
             execute(con, engine, dag, p, run, result.build_id)
             run.status = "success"
         except Exception as exc:  # any failure of one model: record it, skip its descendants, go on
-            run.status, run.error = "failed", error_text(exc)
+            run.status, run.error = "failed", error_text(exc, dag.models[name])
             bad.add(name)
         run.seconds = time.perf_counter() - t0
         emit("done", run)
@@ -177,10 +179,40 @@ def _save_state(
     st.save_state(con, model.name, model.kind, model.materialized, state, build_id, total)
 
 
-def error_text(exc: BaseException) -> str:
-    """The text recorded for a failed model: an FstoreError's message, else the type and message."""
+def error_text(exc: BaseException, model: Model | None = None) -> str:
+    """The text recorded for a failed model, led by where it failed: ``sql/marts/x.sql: model x failed:
+    BinderException: …``; for a Python model ``models/x.py:LINE``, the line of its file where it raised
+    (from the traceback), else its ``@model`` line. An FstoreError that names a file already says where."""
     text = str(exc).strip()
-    return text if isinstance(exc, FstoreError) else f"{type(exc).__name__}: {text}"
+    if not isinstance(exc, FstoreError):
+        text = f"{type(exc).__name__}: {text}"
+    if model is None or (isinstance(exc, FstoreError) and exc.file == model.file):
+        return text
+    where = model.file
+    if model.kind == "python":
+        where += f":{_raised_at(exc, model) or model.python_line}"
+    return f"{where}: model {model.name} failed: {text}"
+
+
+def _raised_at(exc: BaseException, model: Model) -> int | None:
+    """The last line of the model's own file in the traceback of ``exc`` (or of the error it wraps)."""
+    if model.path is None:
+        return None
+    file = str(model.path.resolve())
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        line = None
+        tb = error.__traceback__
+        while tb is not None:
+            if str(Path(tb.tb_frame.f_code.co_filename).resolve()) == file:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        if line is not None:
+            return line
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _skip_after_failed_upstream(
@@ -322,7 +354,9 @@ def raise_for_result(result: BuildResult) -> None:
         for r in result.runs:
             if r.status in ("failed", "skipped"):
                 first = (r.error or "").splitlines()[0] if r.error else ""
-                lines.append(f"  {r.model}: {r.status}: {first}")
+                # a failure's text leads with the model's file and names the model (error_text)
+                named = r.status == "failed" and (f"model {r.model} " in first or f"`{r.model}`" in first)
+                lines.append(f"  {first}" if named else f"  {r.model}: {r.status}: {first}")
         if result.failed_tests:
             lines.append(f"and {len(result.failed_tests)} data test(s) failed")
         err = BuildError("\n".join(lines), model=result.failed[0] if result.failed else None)
