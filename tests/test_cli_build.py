@@ -116,3 +116,13 @@ def test_a_failing_model_is_named_by_its_file_in_the_progress_and_the_final_mess
     assert where in out.stderr  # the final message
     assert "c: skipped: upstream failed: b" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_global_option_without_a_command_prints_help(tmp_path: Path, capsys) -> None:
+    assert main(["--project", str(tmp_path)]) == 2
+    assert main(["--db", "x.duckdb", "symbols"]) == 2  # a group without its subcommand: its help
+    assert "usage: fstore" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(["--db", "x.duckdb", "init", str(tmp_path / "p")])
+    assert info.value.code == 2 and "`fstore init` does not take --db" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()

@@ -102,8 +102,8 @@ def _apply_global_options(parser: argparse.ArgumentParser, args: argparse.Namesp
     for flag, _metavar, _help in GLOBAL_OPTIONS:
         value = getattr(args, _global_dest(flag))
         name = flag.lstrip("-")
-        if value is None or getattr(args, "handler", None) is None:
-            continue
+        if value is None or args.command is None or getattr(args, f"{args.command}_command", "") is None:
+            continue  # no option; or no command, or a group without its subcommand: help is printed
         if not hasattr(args, name):
             parser.error(f"`fstore {args.command}` does not take {flag}")
         if getattr(args, name) is None:
