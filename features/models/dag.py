@@ -45,25 +45,14 @@ class Dag:
         return {k: tuple(sorted(v)) for k, v in out.items()}
 
     def ancestors(self, name: str) -> set[str]:
-        return _closure(name, self.upstream)
+        return _reach({name}, self.upstream, None)
 
     def descendants(self, name: str) -> set[str]:
-        return _closure(name, self.downstream())
+        return _reach({name}, self.downstream(), None)
 
     @property
     def all_sources(self) -> tuple[str, ...]:
         return tuple(sorted({s for srcs in self.sources.values() for s in srcs}))
-
-
-def _closure(start: str, edges: dict[str, tuple[str, ...]]) -> set[str]:
-    seen: set[str] = set()
-    stack = list(edges.get(start, ()))
-    while stack:
-        node = stack.pop()
-        if node not in seen:
-            seen.add(node)
-            stack.extend(edges.get(node, ()))
-    return seen
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
