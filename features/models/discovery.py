@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from features.errors import FstoreError, ModelError
 from features.models.checks import DataTest, parse_test
 from features.models.headers import Header, HeaderTest, parse_header
+from features.models.seeds import resolve_paths
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -198,7 +199,7 @@ def _sql_model(path: Path, root: Path, cache: ParseCache, keep: set[str]) -> Mod
     if info is None:
         info = parse_sql(text, file, header.time_column)
         cache.put(key, info)
-    sql = text.strip().rstrip(";").strip()
+    sql = resolve_paths(text.strip().rstrip(";").strip(), root)  # read_csv('seeds/x.csv'): from the root
     return Model(
         name=path.stem,
         kind="sql",

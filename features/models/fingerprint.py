@@ -1,6 +1,7 @@
 """Fingerprints: what a model's relation is built from, so an unchanged model is not rebuilt.
 
-    definition  = hash(normalised SQL or Python source, settings, upstream definitions, source names)
+    definition  = hash(normalised SQL or Python source, settings, upstream definitions, source names,
+                       content of the files the SQL reads, if any: features.models.seeds)
     fingerprint = hash(definition, upstream fingerprints, source data versions)
 
 A model whose fingerprint matches the stored one is up to date. An incremental model whose *definition*
@@ -28,7 +29,17 @@ def digest(*parts: object) -> str:
 
 
 def definition(model: Model, upstream_definitions: list[str], sources: list[str]) -> str:
-    return digest("def", model.kind, model.code_hash, model.header.settings(), upstream_definitions, sources)
+    """What the model computes: a changed definition rebuilds it (and an incremental one) in full.
+
+    A model reading files (``read_csv('seeds/x.csv')``) has their content in it, so editing a seed
+    rebuilds the model and its descendants; a model reading none hashes exactly as before."""
+    from features.models.seeds import files_digest
+
+    files = files_digest(model.sql) if model.kind == "sql" else None
+    read = ("files", files) if files is not None else ()
+    return digest(
+        "def", model.kind, model.code_hash, model.header.settings(), upstream_definitions, sources, *read
+    )
 
 
 def fingerprint(definition_fp: str, upstream_fingerprints: list[str], source_versions: list[str]) -> str:
