@@ -1,6 +1,7 @@
 """Fingerprints: what a model's relation is built from, so an unchanged model is not rebuilt.
 
-    definition  = hash(normalised SQL or Python source, settings, upstream definitions, source names)
+    definition  = hash(normalised SQL or Python source, settings, the rows it reads back and ahead,
+                       upstream definitions, source names)
     fingerprint = hash(definition, upstream fingerprints, source data versions)
 
 A model whose fingerprint matches the stored one is up to date. An incremental model whose *definition*
@@ -26,7 +27,12 @@ def digest(*parts: object) -> str:
 
 
 def definition(model: Model, upstream_definitions: list[str], sources: list[str]) -> str:
-    return digest("def", model.kind, model.code_hash, model.header.settings(), upstream_definitions, sources)
+    # the derived extent counts too: when fstore learns to read a model's SQL differently, rows an
+    # incremental refresh planned with the old extent are rebuilt rather than trusted
+    extent = (model.lookback, model.ahead)
+    return digest(
+        "def", model.kind, model.code_hash, model.header.settings(), extent, upstream_definitions, sources
+    )
 
 
 def fingerprint(definition_fp: str, upstream_fingerprints: list[str], source_versions: list[str]) -> str:

@@ -526,3 +526,35 @@ def test_sql_no_refresh_can_follow_is_refused_and_would_break_it(day_by_day, tmp
     for name in refused:
         assert REFUSED[titles[name]] in named[name]
         assert "cannot be refreshed exactly" in named[name]
+
+
+def test_a_model_read_differently_is_rebuilt_in_full(tmp_path: Path) -> None:
+    """Rows refreshed with one extent are not trusted under another: when the derivation changes (an
+    fstore upgrade that reads the same SQL differently), the next build rebuilds the model in full."""
+    root = tmp_path / "p"
+    (root / "config").mkdir(parents=True)
+    (root / "config" / "project.toml").write_text('[paths]\nwarehouse = "data/warehouse.duckdb"\n')
+    (root / "sql").mkdir()
+    (root / "sql" / "m.sql").write_text(HEADER + EXTRA["thinned_by_volume"] + "\n")
+    by_day: dict[date, list[tuple[int, date, float, float]]] = {}
+    for row in price_rows():
+        by_day.setdefault(row[1], []).append(row)
+    days = sorted(by_day)
+    con = duckdb.connect()
+
+    def build(day: int, back: int | None) -> str:
+        _load(con, by_day[days[day]])
+        project = load_project(root, search=False)
+        found = discover(project)
+        found.models["m"] = dataclasses.replace(found.models["m"], back=back)
+        (run,) = build_models(con, project, validate(found, relations(con)), run_tests=False).runs
+        return run.action
+
+    assert [build(d, back) for d, back in enumerate([2, 2, 2, None, None, 2])] == [
+        "full",
+        "incremental",
+        "incremental",
+        "full",
+        "incremental",
+        "full",
+    ]
