@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 CACHE_FILE = "fstore_parse_cache.json"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CACHE_VERSION = "3"
+_PARSED = {"refs", "hash", "back", "ahead", "refresh_problem", "leaks"}  # what parse_sql returns
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ def _sql_model(path: Path, root: Path, cache: ParseCache, keep: set[str]) -> Mod
     key = "sql:" + hashlib.sha256(raw).hexdigest()
     keep.add(key)
     info = cache.get(key)
-    if info is None:
+    if info is None or not info.keys() >= _PARSED:  # a key missing: written by another fstore
         info = parse_sql(text, file, header.time_column, header.partition_by)
         cache.put(key, info)
     sql = text.strip().rstrip(";").strip()

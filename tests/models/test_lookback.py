@@ -558,3 +558,27 @@ def test_a_model_read_differently_is_rebuilt_in_full(tmp_path: Path) -> None:
         "incremental",
         "full",
     ]
+
+
+def test_a_parse_cache_entry_missing_a_key_is_parsed_again(tmp_path: Path) -> None:
+    """An entry written by an fstore that did not know a key (another branch, an older release at the
+    same cache version) is parsed again rather than read as "no problem"."""
+    import hashlib
+    import json
+
+    from features.models.discovery import CACHE_FILE, CACHE_VERSION
+
+    root = tmp_path / "p"
+    (root / "config").mkdir(parents=True)
+    (root / "config" / "project.toml").write_text('[paths]\nwarehouse = "data/warehouse.duckdb"\n')
+    (root / "sql").mkdir()
+    text = HEADER + GOLDEN[0].sql.replace("lag(close)", "lag(close, -1)") + "\n"
+    (root / "sql" / "m.sql").write_text(text)
+    project = load_project(root, search=False)
+    stale = {"refs": [["prices", 5, 1]], "hash": "x", "back": 1, "ahead": 0, "leaks": []}
+    key = "sql:" + hashlib.sha256(text.encode()).hexdigest()
+    cache = project.path(project.paths.target) / CACHE_FILE
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps({"version": CACHE_VERSION, "entries": {key: stale}}))
+    model = discover(project).models["m"]
+    assert (model.lookback, model.ahead) == (0, 1)
