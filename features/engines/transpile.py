@@ -21,8 +21,9 @@ On top of it, a short tuple of transforms covers what a Spark engine has to supp
                             order), a ``strftime`` directive Java's patterns lack: an error
 
 Unsupported constructs (sqlglot's ``ErrorLevel.RAISE``) and the rejected ones are errors naming the
-model; :func:`check_models` collects them for every model before anything runs, so no model runs
-on Spark with other numbers than on DuckDB.
+model; :func:`check_models` collects them for every model before anything runs. The golden fixtures
+(tests/fixtures/golden/transpile.sql) run each case on DuckDB and on Spark side by side; a function
+they do not cover may still mean something else on Spark.
 """
 
 from __future__ import annotations
