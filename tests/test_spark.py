@@ -260,7 +260,7 @@ def test_failing_model_is_reported_and_its_descendants_skipped(built) -> None:
         after.unlink()
     result = info.value.result  # type: ignore[attr-defined]
     assert result.failed == ["broken"] and result.skipped == ["after_broken"]
-    assert "broken: failed:" in str(info.value)
+    assert "model broken failed:" in str(info.value) and "sql/broken.sql" in str(info.value)
     assert not (project.path(project.paths.spark_output) / "broken").exists()
     # the unselected upstream was read from its earlier output, and left as it was
     assert (
