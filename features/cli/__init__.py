@@ -9,6 +9,7 @@ are imported inside the handlers that need them, so ``fstore --help`` and ``fsto
     query.py      query
     symbols.py    symbols list | diff | sync | restore
     build.py      build, ls, dag, compile, test, lineage
+    clean.py      clean --orphans
     ingest.py     ingest
     datasets.py   export-windows, snapshot create | list
     train.py      train, runs, evaluate, embeddings
@@ -21,10 +22,11 @@ a new one) plus one line in :data:`COMMANDS`, the table :func:`build_parser` rea
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
-from features.cli import build, datasets, ingest, project, query, symbols, train
+from features.cli import build, clean, datasets, ingest, project, query, symbols, train
 from features.cli.common import Command, Handler, add_command, err_console
 from features.errors import FstoreError
 
@@ -38,6 +40,7 @@ COMMANDS: tuple[Command, ...] = (
     build.COMPILE,
     build.TEST,
     build.LINEAGE,
+    clean.CLEAN,
     ingest.INGEST,
     datasets.EXPORT_WINDOWS,
     datasets.SNAPSHOT,
