@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from features.errors import ModelError
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -160,6 +164,24 @@ def _tree_problems(tree: exp.Expression, text: str, start_line: int, noun: str) 
     return problems
 
 
+_TOKEN = re.compile(r"<Token token_type: TokenType\.\w+, text: (.*?), line: \d+.*?>")
+
+
+def syntax_error(err: Exception, text: str, file: str | Path) -> ModelError:
+    """Turn a sqlglot ParseError into file:line:column with the offending line shown."""
+    info = (getattr(err, "errors", None) or [{}])[0]
+    line, col = info.get("line"), info.get("col")
+    description = _TOKEN.sub(r"`\1`", str(info.get("description") or err).splitlines()[0])
+    message = f"SQL syntax error: {description}"
+    if line:
+        source = text.splitlines()[line - 1] if line <= len(text.splitlines()) else ""
+        highlight = info.get("highlight") or ""
+        start = max(1, (col or 1) - len(highlight) + 1)
+        message += f"\n    {source}\n    {' ' * (start - 1)}{'^' * max(1, len(highlight))}"
+        col = start
+    return ModelError(message, file=file, line=line, column=col)
+
+
 def write_problems(
     text: str,
     *,
@@ -196,4 +218,11 @@ def write_problems(
     return problems
 
 
-__all__ = ["SIDE_EFFECT_FUNCTIONS", "Problem", "parse_statements", "statement_lines", "write_problems"]
+__all__ = [
+    "SIDE_EFFECT_FUNCTIONS",
+    "Problem",
+    "parse_statements",
+    "statement_lines",
+    "syntax_error",
+    "write_problems",
+]

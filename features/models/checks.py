@@ -170,8 +170,7 @@ def custom_test_sql(test: DataTest, root: Path | None = None, text: str | None =
     file and line, and the model header that declares it."""
     import sqlglot
 
-    from features.models.discovery import syntax_error
-    from features.statements import write_problems
+    from features.statements import syntax_error, write_problems
 
     if text is None:
         try:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from features.errors import FstoreError, ModelError
 from features.models.checks import DataTest, parse_test
 from features.models.headers import Header, HeaderTest, parse_header
+from features.statements import syntax_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -120,24 +121,6 @@ class ParseCache:
 
 
 # --------------------------------------------------------------------------- SQL
-
-
-_TOKEN = re.compile(r"<Token token_type: TokenType\.\w+, text: (.*?), line: \d+.*?>")
-
-
-def syntax_error(err: Exception, text: str, file: str) -> ModelError:
-    """Turn a sqlglot ParseError into file:line:column with the offending line shown."""
-    info = (getattr(err, "errors", None) or [{}])[0]
-    line, col = info.get("line"), info.get("col")
-    description = _TOKEN.sub(r"`\1`", str(info.get("description") or err).splitlines()[0])
-    message = f"SQL syntax error: {description}"
-    if line:
-        source = text.splitlines()[line - 1] if line <= len(text.splitlines()) else ""
-        highlight = info.get("highlight") or ""
-        start = max(1, (col or 1) - len(highlight) + 1)
-        message += f"\n    {source}\n    {' ' * (start - 1)}{'^' * max(1, len(highlight))}"
-        col = start
-    return ModelError(message, file=file, line=line, column=col)
 
 
 def parse_sql(text: str, file: str, time_column: str | None = None) -> dict[str, Any]:
