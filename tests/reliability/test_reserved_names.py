@@ -9,12 +9,14 @@ naming a literal that is neither registered nor under a reserved prefix.
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
-from _reliability_kit import REPO, fstore, make_project
+from _reliability_kit import REPO, fstore, fstore_cmd, make_project
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -207,3 +209,22 @@ def test_every_table_the_source_creates_by_name_is_registered() -> None:
                 if name and not is_reserved(name):
                     missing.append(f"{path.relative_to(REPO)}: {name}")
     assert not missing, f"register these in features.system.SYSTEM_RELATIONS: {missing}"
+
+
+def test_the_runs_table_is_readable_at_100_columns(full_loop: Path) -> None:
+    """`fstore runs` needed ~144 columns (issue 14): now every line fits 100, nothing is folded (the
+    run ID whole on its line) and numbers are short."""
+    env = {**os.environ, "COLUMNS": "100"}
+    out = subprocess.run(fstore_cmd(full_loop, "runs"), capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    con = duckdb.connect(str(full_loop / "data" / "warehouse.duckdb"), read_only=True)
+    try:
+        run_id, loss = con.execute("select run_id, best_valid_loss from train_runs").fetchone()
+    finally:
+        con.close()
+    assert any(run_id in line.split() for line in lines)
+    assert repr(loss) not in out.stdout
+    shown = [float(t) for line in lines for t in line.split() if t.replace(".", "", 1).isdigit()]
+    assert any(abs(v - loss) <= 1e-3 * abs(loss) and len(str(v)) <= 8 for v in shown)
