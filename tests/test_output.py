@@ -8,6 +8,8 @@ import csv
 import io
 import json
 import math
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -20,7 +22,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.output import display_width, format_result, format_results, short_float
-from features.query import run_queries
 
 
 @dataclass
@@ -157,9 +158,14 @@ def _db(tmp_path: Path) -> Path:
 
 
 def test_every_duckdb_type_prints_as_valid_json_with_duckdbs_own_values(tmp_path: Path) -> None:
+    """Through the CLI: BLOB, INTERVAL, UUID, TIME, DECIMAL, HUGEINT, nested values and NaN/inf."""
     db = _db(tmp_path)
-    (result,) = run_queries(db, "select * from t")
-    (row,) = json.loads(format_result(result, "json"), parse_float=Decimal)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "project.toml").write_text("")
+    command = ["query", "select * from t", "--format", "json", "--db", str(db), "--project", str(tmp_path)]
+    out = subprocess.run([sys.executable, "-m", "features", *command], capture_output=True, text=True)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    (row,) = json.loads(out.stdout, parse_float=Decimal)
     con = duckdb.connect(str(db), read_only=True)
     reference = con.execute(
         "select i::varchar, u::varchar, tm::varchar, d::varchar, h::varchar from t"
@@ -171,6 +177,9 @@ def test_every_duckdb_type_prints_as_valid_json_with_duckdbs_own_values(tmp_path
     assert row["l"] == [Decimal("1.5"), "NaN"] and row["n"] == "NaN"
     assert row["s"]["a"] == "Infinity" and row["s"]["b"] == ["P1D"]
     assert datetime.fromisoformat(row["tz"]) == datetime(2024, 1, 1, tzinfo=UTC)
+    from features.query import run_queries
+
+    (result,) = run_queries(db, "select * from t")
     csv_text = format_result(result, "csv")
     assert "1 month 2 days 03:00:00" in csv_text and "\\xaa00616263" in csv_text
     table = format_result(result, "table", width=100)
@@ -178,5 +187,7 @@ def test_every_duckdb_type_prints_as_valid_json_with_duckdbs_own_values(tmp_path
 
 
 def test_several_results_as_json_are_one_array_of_arrays(tmp_path: Path) -> None:
+    from features.query import run_queries
+
     results = run_queries(_db(tmp_path), "select 1 as a; select 'x' as b union all select 'y'")
     assert json.loads(format_results(results, "json")) == [[{"a": 1}], [{"b": "x"}, {"b": "y"}]]

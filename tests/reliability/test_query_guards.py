@@ -15,8 +15,6 @@ import duckdb
 import pytest
 from _reliability_kit import fstore, make_project, relation_fingerprints
 
-from features.query import _lock_down, run_queries
-
 SYMBOLS = {"sectors": {"Technology": ["AAPL", "MSFT"]}, "crypto": {"Major": ["BTCUSD"]}}
 CSV = "Date,Open,High,Low,Close,Volume\n2025-12-01,10,11,9,10.5,100\n2025-12-02,10.5,11.5,10,11,120\n"
 
@@ -92,6 +90,8 @@ def test_hostile_statements_are_refused_and_every_file_is_byte_identical(built: 
 
 def test_the_connection_alone_cannot_write_even_if_the_parsers_were_fooled(built: Path) -> None:
     """Lock 2 without lock 1: the statements run directly on the locked connection."""
+    from features.query import _lock_down
+
     db = built / "data" / "warehouse.duckdb"
     files = _files(built)
     target = built / "config" / "asset_id_mapping.json"
@@ -117,6 +117,8 @@ def test_the_connection_alone_cannot_write_even_if_the_parsers_were_fooled(built
 
 
 def test_reading_still_works_describe_show_explain_and_project_parquet(built: Path) -> None:
+    from features.query import run_queries
+
     snap = fstore(built, "snapshot", "create", "s1")
     assert snap.returncode == 0, snap.stderr
     db = built / "data" / "warehouse.duckdb"
