@@ -104,6 +104,10 @@ def _checked_read(con: duckdb.DuckDBPyConnection, statement: Any, readable: Path
             raise _refused(text, "it explains only a SELECT")
         _check_tree(inner)
         return text, kind
+    from features.statements import may_write
+
+    if not may_write(text) and (readable is None or "parquet" not in text.lower()):
+        return text, kind  # nothing in it could write: no need to import sqlglot (lock 2 still holds)
     tree = _check_tree(text)
     if tree is not None and readable is not None:
         text = _register_parquet_reads(con, tree, readable) or text
@@ -137,7 +141,7 @@ def _refused(text: str, why: str) -> ConfigError:
     first = " ".join(text.split())[:80]
     return ConfigError(
         f"`fstore query` is read-only, and {why}: {first}",
-        hint="pass --write to change the warehouse (files outside it are never written by a query)",
+        hint="pass --write to run statements that change the warehouse or write files",
     )
 
 

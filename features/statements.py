@@ -64,6 +64,25 @@ _WRITE_NODES = (
 # functions with a side effect (sequences, checkpoints); called anywhere, they make a query write
 SIDE_EFFECT_FUNCTIONS = frozenset({"nextval", "setval", "checkpoint", "force_checkpoint"})
 
+# Every keyword that starts one of the nodes above (or names such a function), as a whole word. A text
+# holding none of them cannot contain one, so a caller may skip parsing it (``fstore query`` does, to
+# keep a plain SELECT from importing sqlglot); any match, even inside a string, means: parse it.
+WRITE_KEYWORDS = frozenset(
+    {
+        "abort", "alter", "analyze", "attach", "begin", "cache", "call", "checkpoint", "comment",
+        "commit", "copy", "create", "declare", "deallocate", "delete", "detach", "drop", "execute",
+        "explain", "export", "force_checkpoint", "grant", "import", "insert", "install", "kill", "load",
+        "merge", "nextval", "pragma", "prepare", "refresh", "reset", "revoke", "rollback", "set",
+        "setval", "start", "transaction", "truncate", "uncache", "update", "use", "vacuum",
+    }
+)  # fmt: skip
+_KEYWORD = re.compile(r"\b(" + "|".join(sorted(WRITE_KEYWORDS)) + r")\b", re.I)
+
+
+def may_write(text: str) -> bool:
+    """False only when ``text`` holds none of :data:`WRITE_KEYWORDS` (so it cannot write)."""
+    return _KEYWORD.search(text) is not None
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -220,7 +239,9 @@ def write_problems(
 
 __all__ = [
     "SIDE_EFFECT_FUNCTIONS",
+    "WRITE_KEYWORDS",
     "Problem",
+    "may_write",
     "parse_statements",
     "statement_lines",
     "syntax_error",

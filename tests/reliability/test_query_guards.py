@@ -161,3 +161,39 @@ def test_write_statements_run_together_in_one_transaction(built: Path) -> None:
         built, "query", "--write", "create table whole as select 1 as a; select count(*) as n from whole"
     )
     assert ok.returncode == 0 and ok.stdout.rstrip().endswith("1")
+
+
+def test_a_plain_select_does_not_import_sqlglot(built: Path) -> None:
+    """The parse is skipped when no keyword that could write appears (lock 2 holds regardless), so a
+    plain query starts as fast as before the check existed."""
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable,
+        "-X",
+        "importtime",
+        "-m",
+        "features",
+        "query",
+        "select count(*) from dim_symbol",
+    ]
+    out = subprocess.run([*command, "--project", str(built)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "sqlglot" not in out.stderr
+
+
+def test_the_keyword_prefilter_covers_every_node_that_writes() -> None:
+    """`may_write` may skip the parse only if every write node and side-effect function has its
+    keyword in WRITE_KEYWORDS (a new node added to the walk must add its keyword too)."""
+    import re
+
+    from features.statements import _WRITE_NODES, SIDE_EFFECT_FUNCTIONS, WRITE_KEYWORDS, may_write
+
+    for name in _WRITE_NODES:
+        if name != "Command":  # opaque text: DuckDB's parser has typed it already
+            assert re.findall("[A-Z][a-z]+", name)[0].lower() in WRITE_KEYWORDS, name
+    assert SIDE_EFFECT_FUNCTIONS <= WRITE_KEYWORDS
+    for sql in _hostile(Path("/p")):
+        assert may_write(sql) or "read_" in sql, sql
+    assert not may_write("select asset, offset_x, created_at, updated from dim_symbol where symbol = 'AAPL'")
