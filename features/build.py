@@ -95,12 +95,15 @@ def discover_models(ctx: BuildContext) -> None:
 def validate_models(ctx: BuildContext) -> None:
     """Check every model against the warehouse; a model reading an orphan (a relation an earlier build
     made from a model that no longer exists) is an error, other orphans a warning."""
-    from features.models.orphans import find_orphans, orphan_warning
+    from features.models.orphans import find_orphans, orphan_warning, replaced_system_tables
     from features.models.state import relations
     from features.models.validate import validate
 
     assert ctx.discovery is not None and ctx.con is not None
     orphans = find_orphans(ctx.con, ctx.discovery)
+    replaced = replaced_system_tables(orphans)
+    if replaced is not None:
+        raise replaced
     ctx.dag = validate(ctx.discovery, relations(ctx.con), [o.name for o in orphans if o.relation])
     warning = orphan_warning(orphans)
     if warning is not None:

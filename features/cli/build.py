@@ -47,7 +47,8 @@ def project_dag(project: Project, db: Path | None) -> Dag:
     from features.models.orphans import find_orphans
 
     with con:
-        return validate(found, relations(con), [o.name for o in find_orphans(con, found) if o.relation])
+        orphans = [o.name for o in find_orphans(con, found) if o.relation and not o.system]
+        return validate(found, relations(con), orphans)
 
 
 def cmd_build(args: argparse.Namespace) -> int:

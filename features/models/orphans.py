@@ -14,7 +14,9 @@ A renamed model is the old name's orphan plus a new model: once its dependents r
 the build succeeds and warns about the old relation until it is cleaned.
 
 Only relations fstore recorded as built by a model can be orphans: a table a user created by hand
-(``fstore query --write``) or one fstore owns (:mod:`features.system`) never is. While a model file
+(``fstore query --write``) never is. A table fstore owns (:mod:`features.system`) is one only when an
+older fstore let a model replace it (it then holds the model's rows): the build refuses to run on it
+(:func:`replaced_system_tables`) and ``clean`` drops it so fstore recreates it. While a model file
 cannot be read (a syntax error), its relation is not called an orphan, so a typo never gets a table
 dropped.
 """
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from features.errors import ModelError
 from features.models.state import MODELS_TABLE, TESTS_TABLE, relations
 from features.warehouse import quote_ident, transaction
 
@@ -42,11 +45,13 @@ class Orphan:
     relation: str  # table | view | "" (the relation is gone already; only its bookkeeping is left)
     model_kind: str  # sql | python
     built_at: datetime | None
+    system: bool = False  # a name fstore owns: an older fstore let a model replace that table
 
     def describe(self) -> str:
         what = f"{self.relation} `{self.name}`" if self.relation else f"bookkeeping of `{self.name}`"
         when = f", built {self.built_at:%Y-%m-%d %H:%M}" if self.built_at else ""
-        return f"{what} ({self.model_kind} model{when})"
+        owner = "; fstore's own table, replaced by a model: fstore recreates it" if self.system else ""
+        return f"{what} ({self.model_kind} model{when}{owner})"
 
 
 def find_orphans(con: duckdb.DuckDBPyConnection, discovery: Discovery) -> list[Orphan]:
@@ -66,15 +71,28 @@ def find_orphans(con: duckdb.DuckDBPyConnection, discovery: Discovery) -> list[O
     orphans = []
     for name, kind, built_at in rows:
         lower = name.lower()
-        if lower in defined or is_reserved(name) or (kind == "python" and discovery.python_failed):
+        if lower in defined or (kind == "python" and discovery.python_failed):
             continue
-        orphans.append(Orphan(name, by_lower.get(lower, ""), kind or "sql", built_at))
+        orphans.append(Orphan(name, by_lower.get(lower, ""), kind or "sql", built_at, is_reserved(name)))
     return orphans
+
+
+def replaced_system_tables(orphans: list[Orphan]) -> ModelError | None:
+    """The error for tables fstore owns that an older fstore let a model replace (``sql/build_runs.sql``
+    broke every later build, even once the file was gone): they must be dropped and recreated."""
+    names = [o.name for o in orphans if o.system and o.relation]
+    if not names:
+        return None
+    return ModelError(
+        f"{', '.join(f'`{n}`' for n in names)}: fstore's own table(s), replaced by a model in an earlier"
+        " build (a model may no longer take such a name), so they hold that model's rows, not fstore's",
+        hint="`fstore clean --orphans --yes` drops them; the next build (or training run) recreates them",
+    )
 
 
 def orphan_warning(orphans: list[Orphan]) -> str | None:
     """One line for ``fstore build`` naming the orphan relations (None when there are none)."""
-    present = [o.name for o in orphans if o.relation]
+    present = [o.name for o in orphans if o.relation and not o.system]
     if not present:
         return None
     return (
@@ -97,4 +115,4 @@ def drop_orphans(con: duckdb.DuckDBPyConnection, orphans: list[Orphan]) -> None:
                 con.execute(f"delete from {TESTS_TABLE} where model = ?", [orphan.name])
 
 
-__all__ = ["Orphan", "drop_orphans", "find_orphans", "orphan_warning"]
+__all__ = ["Orphan", "drop_orphans", "find_orphans", "orphan_warning", "replaced_system_tables"]

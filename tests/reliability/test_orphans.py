@@ -111,3 +111,41 @@ def test_a_deleted_view_model_is_dropped_as_a_view(project: Path) -> None:
         assert not con.execute("select * from duckdb_views() where view_name = 'vol_view'").fetchall()
     finally:
         con.close()
+
+
+def test_a_system_table_an_older_fstore_let_a_model_replace_is_refused_then_recreated(project: Path) -> None:
+    """`sql/build_runs.sql` made every later build crash, even after the file was deleted. A warehouse
+    an older fstore left that way: the build names the table and the command; clean drops it; the next
+    build recreates it with fstore's own columns."""
+    db = project / "data" / "warehouse.duckdb"
+    con = duckdb.connect(str(db))
+    columns = [
+        r[0]
+        for r in con.execute(
+            "select column_name from duckdb_columns() where table_name = 'build_runs'"
+        ).fetchall()
+    ]
+    con.execute("create or replace table build_runs as select 1 as asset_id, 'FAKE' as symbol")
+    con.execute(
+        "insert into _fstore_models (model, kind, materialized, fingerprint) values ('build_runs', 'sql', 'table', 'x')"
+    )
+    con.close()
+    out = fstore(project, "build")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "`build_runs`" in out.stderr and "fstore clean --orphans --yes" in out.stderr
+    clean = fstore(project, "clean", "--orphans", "--yes")
+    assert clean.returncode == 0 and "dropped table `build_runs`" in clean.stdout
+    again = fstore(project, "build", "--quiet")
+    assert again.returncode == 0, again.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        now = [
+            r[0]
+            for r in con.execute(
+                "select column_name from duckdb_columns() where table_name = 'build_runs'"
+            ).fetchall()
+        ]
+        assert now == columns
+        assert not con.execute("select * from _fstore_models where model = 'build_runs'").fetchall()
+    finally:
+        con.close()
