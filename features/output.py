@@ -8,7 +8,8 @@
     json    always valid JSON (``json.loads`` reads it): NaN and ±inf as the strings "NaN",
             "Infinity", "-Infinity"; DECIMAL and HUGEINT as exact numbers; BLOB as ``\\x`` + hex;
             dates, times and timestamps as ISO 8601; intervals as DuckDB's text or ISO 8601
-            durations; UUID as text; LIST/STRUCT/MAP as arrays and objects
+            durations; UUID as text; LIST/STRUCT/MAP as arrays and objects; a repeated column name
+            gets a suffix (``a``, ``a_2``) so no value is lost
 
 Several results (``fstore query "a; b"``) print one after another: tables and CSV blocks separated
 by a blank line (tables captioned with their statement), JSON as one array holding each result's
@@ -190,8 +191,23 @@ def _csv(result: Any) -> str:
     return buffer.getvalue()
 
 
+def unique_names(columns: Sequence[Any]) -> list[str]:
+    """Column names made unique for JSON objects (``select 1 as a, 2 as a`` -> ``a``, ``a_2``): a
+    repeated key would keep only its last value in most JSON readers."""
+    seen: set[str] = set()
+    out = []
+    for column in map(str, columns):
+        name, n = column, 1
+        while name in seen:
+            n += 1
+            name = f"{column}_{n}"
+        seen.add(name)
+        out.append(name)
+    return out
+
+
 def _json(result: Any) -> str:
-    names = [json.dumps(str(c), ensure_ascii=False) for c in result.columns]
+    names = [json.dumps(c, ensure_ascii=False) for c in unique_names(result.columns)]
     rows = [
         "{" + ", ".join(f"{n}: {json_value(v)}" for n, v in zip(names, row, strict=True)) + "}"
         for row in result.rows
@@ -300,4 +316,5 @@ __all__ = [
     "short_float",
     "table_cell",
     "terminal_width",
+    "unique_names",
 ]

@@ -191,3 +191,10 @@ def test_several_results_as_json_are_one_array_of_arrays(tmp_path: Path) -> None
 
     results = run_queries(_db(tmp_path), "select 1 as a; select 'x' as b union all select 'y'")
     assert json.loads(format_results(results, "json")) == [[{"a": 1}], [{"b": "x"}, {"b": "y"}]]
+
+
+@given(columns=st.lists(st.sampled_from(["a", "a_2", "b", "A"]), min_size=1, max_size=6))
+def test_json_keeps_every_value_when_column_names_repeat(columns: list[str]) -> None:
+    row = tuple(range(len(columns)))
+    (decoded,) = json.loads(format_result(Rows(columns, [row]), "json"))
+    assert sorted(decoded.values()) == list(row)
