@@ -10,6 +10,7 @@ stage of the build by its name in :data:`STEPS`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,7 @@ class BuildContext:
     dag: Dag | None = None
     result: BuildResult | None = None
     engine_instance: Engine | None = None  # the engine the models were built on
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # warnings printed after the summary
 
 
 def open_warehouse(ctx: BuildContext) -> None:
@@ -93,11 +94,21 @@ def discover_models(ctx: BuildContext) -> None:
 
 
 def validate_models(ctx: BuildContext) -> None:
+    """Check every model against the warehouse; a model reading an orphan (a relation an earlier build
+    made from a model that no longer exists) is an error, other orphans a warning."""
+    from features.models.orphans import find_orphans, orphan_warning, replaced_system_tables
     from features.models.state import relations
     from features.models.validate import validate
 
     assert ctx.discovery is not None and ctx.con is not None
-    ctx.dag = validate(ctx.discovery, relations(ctx.con))
+    orphans = find_orphans(ctx.con, ctx.discovery)
+    replaced = replaced_system_tables(orphans)
+    if replaced is not None:
+        raise replaced
+    ctx.dag = validate(ctx.discovery, relations(ctx.con), [o.name for o in orphans if o.relation])
+    warning = orphan_warning(orphans)
+    if warning is not None:
+        ctx.notes.append(warning)
 
 
 def build_models(ctx: BuildContext) -> None:
@@ -204,6 +215,8 @@ def run_build(
     assert ctx.result is not None
     if ctx.console is not None:
         ctx.console.print(summary(ctx.result), highlight=False)
+    for note in ctx.notes:  # warnings: on stderr, even with --quiet
+        print(note, file=sys.stderr)
     raise_for_result(ctx.result)
     return ctx.result
 

@@ -9,6 +9,7 @@ defaults below; an unknown section or key is an error naming the file and line.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,8 +195,20 @@ def _line_of(text: str, needle: str) -> int | None:
     return None
 
 
+def _line_in_section(text: str, section: str, key: str) -> int | None:
+    """The line of ``key = …`` inside ``[section]`` (the first one anywhere when not found there)."""
+    inside = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            inside = stripped.strip("[] \t").split("]")[0].strip() == section
+        elif inside and stripped.split("=")[0].strip().strip("\"'") == key:
+            return number
+    return _line_of(text, key)
+
+
 def _coerce(section: str, key: str, value: Any, default: Any, cfg_file: Path, text: str) -> Any:
-    line = _line_of(text, key)
+    line = _line_in_section(text, section, key)
     if isinstance(default, tuple):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"[{section}] {key} must be a list of strings", file=cfg_file, line=line)
@@ -217,6 +230,10 @@ def _coerce(section: str, key: str, value: Any, default: Any, cfg_file: Path, te
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"[{section}] {key} must be a number, got {value!r}", file=cfg_file, line=line)
+        if not math.isfinite(value):
+            raise ConfigError(
+                f"[{section}] {key} must be a finite number, got {value!r}", file=cfg_file, line=line
+            )
         return float(value)
     if isinstance(default, str):
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -238,6 +255,36 @@ def _check_memory_limit(value: str, cfg_file: Path, line: int | None) -> None:
             file=cfg_file,
             line=line,
         )
+
+
+MAX_SYNTHETIC_YEARS = 200.0  # beyond this the calendar leaves the dates anyone trades on
+MAX_EXTRA_SYMBOLS = 100_000  # SYN0000 … beyond this the market would not fit in memory
+
+
+def _check_synthetic(config: SyntheticConfig, cfg_file: Path, text: str) -> None:
+    """``[synthetic]`` values the generator can use: a real end date, a seed numpy accepts, a span of
+    years that is a positive, finite number of days, no negative symbol count."""
+    import datetime as dt
+
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(
+            f"[synthetic] {key} {message}", file=cfg_file, line=_line_in_section(text, "synthetic", key)
+        )
+
+    try:
+        end = dt.date.fromisoformat(config.end_date)
+    except ValueError:
+        raise fail("end_date", f'must be a date like "2025-12-31", got {config.end_date!r}') from None
+    if config.seed < 0:
+        raise fail("seed", f"must be a whole number >= 0, got {config.seed}")
+    if not 0 < config.years <= MAX_SYNTHETIC_YEARS:
+        raise fail("years", f"must be more than 0 and at most {MAX_SYNTHETIC_YEARS:g}, got {config.years!r}")
+    if end.year - config.years < 1:
+        raise fail(
+            "end_date", f"minus years = {config.years:g} reaches before the year 1: got {config.end_date!r}"
+        )
+    if not 0 <= config.extra_symbols <= MAX_EXTRA_SYMBOLS:
+        raise fail("extra_symbols", f"must be between 0 and {MAX_EXTRA_SYMBOLS}, got {config.extra_symbols}")
 
 
 def load_project(root: Path | str | None = None, *, search: bool = True) -> Project:
@@ -287,6 +334,8 @@ def load_project(root: Path | str | None = None, *, search: bool = True) -> Proj
             if (name, key) == ("build", "memory_limit") and kwargs[key]:
                 _check_memory_limit(kwargs[key], cfg_file, _line_of(text, key))
         sections[name] = dataclasses.replace(defaults, **kwargs)
+    if "synthetic" in sections:
+        _check_synthetic(sections["synthetic"], cfg_file, text)
     return Project(root=root_path, config_file=cfg_file, **sections)
 
 

@@ -52,6 +52,7 @@ def connect(
             )
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
+    new = str(path) != ":memory:" and not path.exists()
     deadline = time.monotonic() + wait_s
     while True:
         try:
@@ -59,6 +60,9 @@ def connect(
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" not in text.lower():
+                if new and is_disk_full(exc):  # a full disk while creating it: leave no stub behind
+                    for stub in (path, path.with_name(path.name + ".wal")):
+                        stub.unlink(missing_ok=True)
                 raise WarehouseError(f"cannot open warehouse {path}: {text}") from None
             if time.monotonic() < deadline:
                 time.sleep(0.1)

@@ -39,6 +39,7 @@ COMMANDS = [
     "compile",
     "test",
     "lineage",
+    "clean",
     "ingest",
     "export-windows",
     "snapshot",

@@ -9,6 +9,7 @@ are imported inside the handlers that need them, so ``fstore --help`` and ``fsto
     query.py      query
     symbols.py    symbols list | diff | sync | restore
     build.py      build, ls, dag, compile, test, lineage
+    clean.py      clean --orphans
     ingest.py     ingest
     datasets.py   export-windows, snapshot create | list
     train.py      train, runs, evaluate, embeddings
@@ -25,10 +26,11 @@ a new one) plus one line in :data:`COMMANDS`, the table :func:`build_parser` rea
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
-from features.cli import build, datasets, docs, ingest, project, query, symbols, train
+from features.cli import build, clean, datasets, docs, ingest, project, query, symbols, train
 from features.cli.common import Command, Handler, add_command, err_console
 from features.errors import FstoreError
 
@@ -42,6 +44,7 @@ COMMANDS: tuple[Command, ...] = (
     build.COMPILE,
     build.TEST,
     build.LINEAGE,
+    clean.CLEAN,
     ingest.INGEST,
     datasets.EXPORT_WINDOWS,
     datasets.SNAPSHOT,
@@ -81,20 +84,73 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_error(text: str) -> None:
+    from rich.markup import escape
+
+    err_console().print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+_REASON = re.compile(r"no space left on device|file too large|disk quota exceeded", re.I)
+_WRITING = re.compile(
+    r'(?:write|writing|open|create|extend|truncate)\w*\s+(?:to\s+)?(?:file\s+)?\\?"([^"\\]+)\\?"', re.I
+)
+
+
+def _disk_full_cause(exc: BaseException) -> BaseException | None:
+    """The error in ``exc``'s chain that says the disk (or a file-size limit) is full, if any."""
+    from features.warehouse import is_disk_full
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if is_disk_full(current):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def disk_full_message(exc: BaseException, cause: BaseException) -> str:
+    """One message for a command stopped by a full disk: which file it was writing, what it was
+    doing (an FstoreError's first line), and what to do."""
+    path = getattr(cause, "filename", None)
+    if path is None:
+        match = _WRITING.search(str(cause))
+        path = match.group(1) if match else None
+    what = f"while writing {path}" if path else "while writing"
+    found = _REASON.search(str(cause))
+    reason = getattr(cause, "strerror", None) or (found.group(0) if found else "no space left")
+    lines = [f"the disk is full (or a file-size limit was reached) {what}: {reason}"]
+    if isinstance(exc, FstoreError):
+        model = f" (first: {exc.model})" if exc.model else ""
+        lines.append("  " + str(exc).splitlines()[0].rstrip(":") + model)
+    lines.append(
+        "  hint: free some space (or raise the limit) and run the command again; what was being"
+        " written was not kept, and everything written before is intact"
+    )
+    return "\n".join(lines)
+
+
 def _run(handler: Handler, args: argparse.Namespace) -> int:
-    """Run one handler; an FstoreError becomes its message on stderr and its exit code."""
+    """Run one handler; an FstoreError becomes its message on stderr and its exit code, and any error
+    caused by a full disk one message saying so (never a traceback)."""
     try:
         code = handler(args)
     except FstoreError as err:
-        from rich.markup import escape
-
-        err_console().print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+        cause = _disk_full_cause(err)
+        _print_error(disk_full_message(err, cause) if cause is not None else str(err))
         return err.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        cause = _disk_full_cause(exc)
+        if cause is None:
+            raise
+        _print_error(disk_full_message(exc, cause))
+        return 1
     return int(code or 0)
 
 
@@ -124,4 +180,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(handler, args)
 
 
-__all__ = ["COMMANDS", "GLOBAL_OPTIONS", "build_parser", "main"]
+__all__ = ["COMMANDS", "GLOBAL_OPTIONS", "build_parser", "disk_full_message", "main"]

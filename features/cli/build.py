@@ -44,8 +44,11 @@ def project_dag(project: Project, db: Path | None) -> Dag:
         con = connect(db, read_only=True)
     except WarehouseLockedError:  # a build is writing: check everything but the source names
         return validate(found, {r.name for m in found.models.values() for r in m.refs})
+    from features.models.orphans import find_orphans
+
     with con:
-        return validate(found, relations(con))
+        orphans = [o.name for o in find_orphans(con, found) if o.relation and not o.system]
+        return validate(found, relations(con), orphans)
 
 
 def cmd_build(args: argparse.Namespace) -> int:

@@ -119,12 +119,11 @@ def err_console() -> Console:
 
 
 def print_rows(result: Any, fmt: str, *, max_rows: int = 0, end: str = "") -> None:
-    """Print a result set as a table (rich, printed directly), CSV or JSON."""
-    from features.query import format_result
+    """Print a result set (``columns`` and ``rows``) as a table fitting the terminal, CSV or JSON
+    (:mod:`features.output`: short numbers in tables, full precision in CSV and JSON)."""
+    from features.output import format_result
 
-    out = format_result(result, fmt, max_rows=max_rows)
-    if out is not None:
-        print(out, end=end)
+    print(format_result(result, fmt, max_rows=max_rows), end=end)
 
 
 __all__ = [

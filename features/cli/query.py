@@ -1,4 +1,8 @@
-"""``fstore query SQL``: run SQL on the warehouse (read-only unless ``--write``) and print the result."""
+"""``fstore query SQL``: run SQL on the warehouse (read-only unless ``--write``) and print every result.
+
+Several statements (``"a; b"``) all run, in order, and each result is printed (with ``--write`` in one
+transaction); see :mod:`features.query` for what read-only means and :mod:`features.output` for the
+formats."""
 
 from __future__ import annotations
 
@@ -10,14 +14,13 @@ from features.cli.common import Command, arg, load, warehouse_path
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from features.query import format_result, run_query
+    from features.output import format_results
+    from features.query import run_queries
 
     project = load(args)
     sql = args.sql if args.sql != "-" else sys.stdin.read()
-    result = run_query(warehouse_path(args, project), sql, write=args.write)
-    out = format_result(result, args.format, max_rows=args.max_rows)
-    if out is not None:  # None: a rich table, printed directly
-        sys.stdout.write(out)
+    results = run_queries(warehouse_path(args, project), sql, write=args.write, readable=project.root)
+    sys.stdout.write(format_results(results, args.format, max_rows=args.max_rows))
     return 0
 
 
@@ -26,7 +29,7 @@ QUERY = Command(
     "run SQL on the warehouse and print the result",
     cmd_query,
     args=(
-        arg("sql", help="a SQL statement, or - to read it from stdin"),
+        arg("sql", help="SQL (several statements run in order, each result printed), or - for stdin"),
         arg("--format", choices=OUTPUT_FORMATS, default="table"),
         arg("--write", action="store_true", help="allow statements that change the warehouse"),
         arg("--max-rows", type=int, default=200, help="rows shown in table format (0 = all)"),

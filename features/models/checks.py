@@ -8,7 +8,9 @@ Each test is a query whose returned rows are failures (the dbt convention):
     accepted_values(col, v1, v2, ...)   rows whose value is not listed (nulls pass)
     relationships(col, other.col)       values with no match in the other relation
     sql path/to/test.sql                a custom query (path relative to the project root); the name
-                                        `{{ model }}`-free: write the model's relation name directly
+                                        `{{ model }}`-free: write the model's relation name directly.
+                                        It must be one query that only reads (checked when models are
+                                        discovered and again before it runs), like a model
 
 Prefix ``warn `` for warn severity: failures are reported but do not fail the command.
 """
@@ -153,15 +155,52 @@ def check_sql(test: DataTest, root: Path | None = None) -> str:
             f"select m.* from {rel} m where m.{a[0]} is not null and not exists "
             f"(select 1 from {other} o where o.{other_col} = m.{a[0]})"
         )
-    path = Path(a[0])
-    if root is not None and not path.is_absolute():
-        path = root / path
+    return custom_test_sql(test, root)
+
+
+def custom_test_path(test: DataTest, root: Path | None = None) -> Path:
+    """The file of a ``sql`` test (relative paths resolve against the project root)."""
+    path = Path(test.args[0])
+    return root / path if root is not None and not path.is_absolute() else path
+
+
+def custom_test_sql(test: DataTest, root: Path | None = None, text: str | None = None) -> str:
+    """The query of a ``sql`` test, checked to be one statement that only reads (it is pasted into a
+    counting wrapper, so anything else would run as its own statement). ModelError names the test
+    file and line, and the model header that declares it."""
+    import sqlglot
+
+    from features.statements import syntax_error, write_problems
+
+    if text is None:
+        try:
+            text = custom_test_path(test, root).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ModelError(
+                f"custom test file {test.args[0]} cannot be read: {reason}",
+                file=test.file,
+                line=test.line,
+                model=test.model,
+            ) from None
+    declared = f" (the `-- test: sql` of {test.file}:{test.line})" if test.file else ""
     try:
-        return path.read_text(encoding="utf-8").strip().rstrip(";")
-    except OSError as exc:
+        problems = write_problems(text, what="a custom data test")
+    except sqlglot.errors.ParseError as err:
+        error = syntax_error(err, text, test.args[0])
         raise ModelError(
-            f"custom test file {a[0]} cannot be read: {exc.strerror}", file=test.file, line=test.line
+            error.message + declared,
+            file=test.args[0],
+            line=error.line,
+            column=error.column,
+            model=test.model,
         ) from None
+    except sqlglot.errors.TokenError as err:
+        raise ModelError(f"SQL syntax error: {err}{declared}", file=test.args[0], model=test.model) from None
+    if problems:
+        first = problems[0]
+        raise ModelError(first.message + declared, file=test.args[0], line=first.line, model=test.model)
+    return text.strip().rstrip(";").strip()
 
 
 def run_check(con: duckdb.DuckDBPyConnection, test: DataTest, root: Path | None = None) -> CheckResult:
@@ -198,4 +237,14 @@ def format_failure(result: CheckResult) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["KINDS", "CheckResult", "DataTest", "check_sql", "format_failure", "parse_test", "run_check"]
+__all__ = [
+    "KINDS",
+    "CheckResult",
+    "DataTest",
+    "check_sql",
+    "custom_test_path",
+    "custom_test_sql",
+    "format_failure",
+    "parse_test",
+    "run_check",
+]

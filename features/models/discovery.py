@@ -22,6 +22,7 @@ from features.errors import FstoreError, ModelError
 from features.models.checks import DataTest, parse_test
 from features.models.headers import Header, HeaderTest, parse_header
 from features.models.seeds import resolve_paths
+from features.statements import syntax_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 CACHE_FILE = "fstore_parse_cache.json"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-CACHE_VERSION = "4"  # bump when parsing learns more (4: the lint knows more patterns, exact extents)
+CACHE_VERSION = "5"  # bump when parsing learns more (5: models and custom tests are checked to only read)
 _PARSED = {"refs", "hash", "back", "ahead", "refresh_problem", "leaks"}  # what parse_sql returns
 
 
@@ -80,6 +81,8 @@ class Discovery:
 
     models: dict[str, Model]
     problems: list[FstoreError]
+    unread: set[str] = field(default_factory=set)  # stems of SQL files that could not be read
+    python_failed: bool = False  # a Python model file could not be read: its models are unknown
 
 
 def _display(path: Path, root: Path) -> str:
@@ -123,24 +126,6 @@ class ParseCache:
 # --------------------------------------------------------------------------- SQL
 
 
-_TOKEN = re.compile(r"<Token token_type: TokenType\.\w+, text: (.*?), line: \d+.*?>")
-
-
-def syntax_error(err: Exception, text: str, file: str) -> ModelError:
-    """Turn a sqlglot ParseError into file:line:column with the offending line shown."""
-    info = (getattr(err, "errors", None) or [{}])[0]
-    line, col = info.get("line"), info.get("col")
-    description = _TOKEN.sub(r"`\1`", str(info.get("description") or err).splitlines()[0])
-    message = f"SQL syntax error: {description}"
-    if line:
-        source = text.splitlines()[line - 1] if line <= len(text.splitlines()) else ""
-        highlight = info.get("highlight") or ""
-        start = max(1, (col or 1) - len(highlight) + 1)
-        message += f"\n    {source}\n    {' ' * (start - 1)}{'^' * max(1, len(highlight))}"
-        col = start
-    return ModelError(message, file=file, line=line, column=col)
-
-
 def parse_sql(
     text: str, file: str, time_column: str | None = None, partition_by: str | None = None
 ) -> dict[str, Any]:
@@ -154,24 +139,17 @@ def parse_sql(
 
     from features.models.leakage import find_leaks
     from features.models.lookback import analyse
+    from features.statements import parse_statements, write_problems
 
     try:
-        statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
+        statements = parse_statements(text)
+        problems = write_problems(text, statements=statements, what="a model")
     except sqlglot.errors.ParseError as err:
         raise syntax_error(err, text, file) from None
     except sqlglot.errors.TokenError as err:
         raise ModelError(f"SQL syntax error: {err}", file=file) from None
-    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-        raise ModelError(
-            f"a model file holds exactly one SELECT (found {len(statements)} statement(s)"
-            + (
-                f", a {statements[0].key.upper()}"
-                if statements and not isinstance(statements[0], exp.Query)
-                else ""
-            )
-            + ")",
-            file=file,
-        )
+    if problems:
+        raise ModelError(problems[0].message, file=file, line=problems[0].line)
     query = statements[0]
     ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
     refs: dict[str, tuple[int | None, int | None]] = {}
@@ -219,12 +197,39 @@ def _sql_model(path: Path, root: Path, cache: ParseCache, keep: set[str]) -> Mod
         leaks=tuple((line, msg) for line, msg in info["leaks"]),
         sql=sql,
         path=path,
-        tests=_tests(path.stem, header.tests, file),
+        tests=_tests(path.stem, header.tests, file, root, cache, keep),
     )
 
 
-def _tests(model: str, tests: tuple[HeaderTest, ...], file: str) -> tuple[DataTest, ...]:
-    return tuple(parse_test(t.text, model, file, t.line) for t in tests)
+def _tests(
+    model: str, tests: tuple[HeaderTest, ...], file: str, root: Path, cache: ParseCache, keep: set[str]
+) -> tuple[DataTest, ...]:
+    """The parsed ``-- test:`` lines of a model; a custom ``sql`` test's file is checked to be one
+    query that only reads (cached by its content, like a model's parse)."""
+    parsed = tuple(parse_test(t.text, model, file, t.line) for t in tests)
+    for test in parsed:
+        if test.kind == "sql":
+            _check_custom_test(test, root, cache, keep)
+    return parsed
+
+
+def _check_custom_test(test: DataTest, root: Path, cache: ParseCache, keep: set[str]) -> None:
+    from features.models.checks import custom_test_path, custom_test_sql
+
+    try:
+        raw = custom_test_path(test, root).read_bytes()
+    except OSError as exc:
+        raise ModelError(
+            f"custom test file {test.args[0]} cannot be read: {exc.strerror}",
+            file=test.file,
+            line=test.line,
+            model=test.model,
+        ) from None
+    key = "test:" + hashlib.sha256(raw).hexdigest()
+    keep.add(key)
+    if cache.get(key) is None:
+        custom_test_sql(test, root, raw.decode("utf-8", errors="replace"))
+        cache.put(key, True)
 
 
 # --------------------------------------------------------------------------- Python
@@ -335,7 +340,7 @@ def _python_models(path: Path, root: Path, cache: ParseCache, keep: set[str]) ->
                 stateful=stateful,
                 path=path,
                 python_line=e["line"],
-                tests=_tests(e["name"], header.tests, file),
+                tests=_tests(e["name"], header.tests, file, root, cache, keep),
             )
         )
     return models
@@ -388,6 +393,37 @@ def load_python_function(model: Model) -> Callable[..., Any]:
 # --------------------------------------------------------------------------- both
 
 
+def name_problem(model: Model, by_lower: dict[str, Model]) -> ModelError | None:
+    """Why ``model`` cannot join the models found so far (``by_lower``: lower-case name -> model)
+    under its name: not an identifier, a name fstore owns, or the same name as one of them (DuckDB
+    compares identifiers case-insensitively)."""
+    from features.system import reserved_reason
+
+    where = {"file": model.file, "line": model.python_line or None, "model": model.name}
+    if not _IDENTIFIER.fullmatch(model.name):
+        return ModelError(
+            f"model name `{model.name}` is not an identifier: a model's name (its file stem or "
+            "function name) may hold only letters, digits and _, and not start with a digit",
+            **where,
+        )
+    reason = reserved_reason(model.name)
+    if reason is not None:
+        return ModelError(
+            f"model name `{model.name}` is reserved: fstore keeps {reason} under it; rename the model",
+            **where,
+        )
+    other = by_lower.get(model.name.lower())
+    if other is not None and other.name == model.name:
+        return ModelError(f"two models are named `{model.name}`: {other.file} and {model.file}", **where)
+    if other is not None:
+        return ModelError(
+            f"two models differ only by case: `{other.name}` ({other.file}) and `{model.name}` "
+            f"({model.file}); DuckDB's names are case-insensitive, so one would overwrite the other",
+            **where,
+        )
+    return None
+
+
 def discover(project: Project) -> Discovery:
     """Read every model of ``project``; collect problems instead of stopping at the first."""
     root = project.root
@@ -395,32 +431,15 @@ def discover(project: Project) -> Discovery:
     keep: set[str] = set()
     models: dict[str, Model] = {}
     problems: list[FstoreError] = []
+    found = Discovery(models, problems)
+    by_lower: dict[str, Model] = {}
 
     def add(model: Model) -> None:
-        if not _IDENTIFIER.fullmatch(model.name) or model.name.lower().startswith("_fstore_"):
-            problems.append(
-                ModelError(
-                    f"model name `{model.name}` is not an identifier: a model's name (its file stem or "
-                    "function name) may hold only letters, digits and _, not start with a digit, "
-                    "and not start with _fstore_",
-                    file=model.file,
-                    line=model.python_line or None,
-                    model=model.name,
-                )
-            )
+        problem = name_problem(model, by_lower)
+        if problem is not None:
+            problems.append(problem)
             return
-        other = models.get(model.name)
-        if other is not None:
-            problems.append(
-                ModelError(
-                    f"two models are named `{model.name}`: {other.file} and {model.file}",
-                    file=model.file,
-                    line=model.python_line or None,
-                    model=model.name,
-                )
-            )
-            return
-        models[model.name] = model
+        models[model.name] = by_lower[model.name.lower()] = model
 
     sql_dir = project.path(project.paths.sql)
     if sql_dir.is_dir():
@@ -429,6 +448,7 @@ def discover(project: Project) -> Discovery:
                 add(_sql_model(path, root, cache, keep))
             except FstoreError as err:
                 problems.append(err)
+                found.unread.add(path.stem)
     for folder in project.paths.python_models:
         py_dir = project.path(folder)
         if not py_dir.is_dir():
@@ -441,8 +461,18 @@ def discover(project: Project) -> Discovery:
                     add(model)
             except FstoreError as err:
                 problems.append(err)
+                found.python_failed = True
     cache.save(keep)
-    return Discovery(models, problems)
+    return found
 
 
-__all__ = ["Discovery", "Model", "Ref", "discover", "load_python_function", "parse_sql", "syntax_error"]
+__all__ = [
+    "Discovery",
+    "Model",
+    "Ref",
+    "discover",
+    "load_python_function",
+    "name_problem",
+    "parse_sql",
+    "syntax_error",
+]

@@ -1,9 +1,10 @@
 """Validate a whole project before anything runs, and report every problem at once.
 
-Checks: discovery problems (syntax, headers, duplicates), references to unknown relations (with "did
-you mean"), Python parameters that name no relation, cycles, incremental settings (and incremental SQL
-no refresh can follow exactly, found by :mod:`features.models.lookback`), and the leakage lint
-(look-aheads in models not marked ``-- label: true``).
+Checks: discovery problems (syntax, headers, duplicates, reserved names, statements that write),
+references to unknown relations (with "did you mean") and to orphans (relations left by a model that
+no longer exists), Python parameters that name no relation, cycles, incremental settings (and
+incremental SQL no refresh can follow exactly, found by :mod:`features.models.lookback`), and the
+leakage lint (look-aheads in models not marked ``-- label: true``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from features.models.dag import Dag, build_dag, cycle_error, did_you_mean, find_
 from features.models.discovery import Discovery, Model
 
 
-def _reference_problems(model: Model, known: set[str]) -> list[FstoreError]:
+def _reference_problems(model: Model, known: set[str], orphans: dict[str, str]) -> list[FstoreError]:
     problems: list[FstoreError] = []
     for ref in model.refs:
         if ref.name in known:
+            continue
+        if ref.name.lower() in orphans:
+            problems.append(orphan_reference_error(model, ref.name, ref.line, ref.column))
             continue
         hint = did_you_mean(ref.name, known - {model.name})
         if model.kind == "python":
@@ -70,14 +74,35 @@ def _leak_problems(model: Model) -> list[FstoreError]:
     ]
 
 
-def validate(discovery: Discovery, relations: Iterable[str]) -> Dag:
-    """Check everything; return the DAG or raise ValidationErrors listing every problem."""
+def orphan_reference_error(model: Model, name: str, line: int | None, column: int | None) -> ModelError:
+    """A model reads ``name``, a relation an earlier build made from a model that no longer exists."""
+    return ModelError(
+        f"`{model.name}` reads `{name}`, an orphan: an earlier build made it from a model that no "
+        f"longer exists (its file was deleted or renamed), so it would never be rebuilt",
+        file=model.file,
+        line=line,
+        column=column,
+        model=model.name,
+        hint=f"point `{model.name}` at the model that replaces `{name}` (or restore that model); "
+        "`fstore clean --orphans` lists the leftovers and `--yes` drops them",
+    )
+
+
+def validate(discovery: Discovery, relations: Iterable[str], orphans: Iterable[str] = ()) -> Dag:
+    """Check everything; return the DAG or raise ValidationErrors listing every problem.
+
+    ``relations`` are the warehouse's relations (sources a model may read); ``orphans`` those among
+    them that an earlier build made from a model that no longer exists (see
+    :mod:`features.models.orphans`): a model reading one is an error, not a read of a stale source.
+    """
     models = discovery.models
-    known = set(models) | set(relations)
+    known = set(models) | set(relations) | discovery.unread  # an unreadable file is reported already
+    stale = {name.lower(): name for name in orphans if name not in models}
+    known -= set(stale.values())
     problems: list[FstoreError] = list(discovery.problems)
     for name in sorted(models):
         model = models[name]
-        problems += _reference_problems(model, known)
+        problems += _reference_problems(model, known, stale)
         problems += _settings_problems(model)
         problems += _leak_problems(model)
     dag = build_dag(models)
@@ -91,4 +116,4 @@ def validate(discovery: Discovery, relations: Iterable[str]) -> Dag:
     return dag
 
 
-__all__ = ["validate"]
+__all__ = ["orphan_reference_error", "validate"]
