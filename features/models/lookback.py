@@ -70,6 +70,8 @@ Rows = int | None  # None: unbounded
 
 # fstore's asset dimension (features.dimension.DIM_TABLES): no time column, read whole by a refresh
 DIMENSIONS = frozenset({"dim_symbol", "dim_symbol_history", "mapping_versions"})
+# fstore's relations without a time column: the dimension and the one-row [features] settings
+_NO_TIME = DIMENSIONS | {"feature_params"}
 
 _RANKING = (exp.RowNumber, exp.Rank, exp.DenseRank)
 _WHOLE_PARTITION = (exp.Ntile, exp.PercentRank, exp.CumeDist)
@@ -204,46 +206,65 @@ def _order_rows(func: exp.Expression, spec: exp.Expression | None, ordered: bool
 class _Time:
     """What one SELECT knows about time: the time column as its rows name it (None: not known, every
     ORDER BY is taken to be time), the aliases whose time is the row's time, the model's partition
-    columns (None: not checked) and whether a window's rows are exactly one input's rows."""
+    columns (None: not checked) and whether a window's rows are exactly one input's rows. ``names``:
+    where no scope says which column is time, columns of these names in any relation are (and a
+    column of another name is not known to be either)."""
 
     column: str | None = None
     aliases: frozenset[str] = frozenset()
     partitions: frozenset[str] | None = None
     exact_rows: bool = True
+    names: frozenset[str] = frozenset()
 
     def is_time(self, node: exp.Expression) -> bool:
-        return (
-            self.column is not None
-            and isinstance(node, exp.Column)
-            and _name(node) == self.column
-            and (not node.table or _name(node.table) in self.aliases)
-        )
+        if not isinstance(node, exp.Column):
+            return False
+        if self.column is None:
+            return _name(node) in self.names
+        return _name(node) == self.column and (not node.table or _name(node.table) in self.aliases)
+
+    @property
+    def known(self) -> bool:
+        """Whether a column can be told to be time or not (else every ORDER BY is taken as time)."""
+        return self.column is not None or bool(self.names)
+
+
+def _window_parts(
+    window: exp.Window,
+) -> tuple[list[exp.Expression], list[exp.Expression], exp.Expression | None]:
+    """(PARTITION BY, ORDER BY keys, frame) of a window call, its named window (``over w``) filled in."""
+    definition = _named_window(window)
+    parts = [*(window.args.get("partition_by") or ())]
+    if definition is not None:
+        parts += definition.args.get("partition_by") or ()
+    order = window.args.get("order") or (definition.args.get("order") if definition is not None else None)
+    spec = window.args.get("spec") or (definition.args.get("spec") if definition is not None else None)
+    return parts, list(order.expressions) if order is not None else [], spec
+
+
+def _order_key(keys: list[exp.Expression], parts: list[exp.Expression]) -> exp.Expression | None:
+    """The first ORDER BY key that orders rows within a partition (keys on a partition column do not)."""
+    names = {_name(p) for p in parts if isinstance(p, exp.Column)}
+    for key in keys:
+        if not (isinstance(key.this, exp.Column) and _name(key.this) in names):
+            return key
+    return None
 
 
 def _direction(keys: list[exp.Expression], parts: list[exp.Expression], time: _Time) -> str | None:
     """'asc' / 'desc' when the window's order is time's order, else None."""
-    names = {_name(p) for p in parts if isinstance(p, exp.Column)}
-    keys = list(keys)
-    while keys and isinstance(keys[0].this, exp.Column) and _name(keys[0].this) in names:
-        keys.pop(0)  # ordering by the partition column first changes nothing within a partition
-    if not keys:
+    first = _order_key(keys, parts)
+    if first is None:
         return None
-    first = keys[0]
-    if (time.column is None and isinstance(first.this, exp.Column)) or time.is_time(first.this):
+    if (not time.known and isinstance(first.this, exp.Column)) or time.is_time(first.this):
         return "desc" if first.args.get("desc") else "asc"
     return None
 
 
 def _window(window: exp.Window, time: _Time) -> Extent:
-    definition = _named_window(window)
-    parts = [*(window.args.get("partition_by") or ())]
-    if definition is not None:
-        parts += definition.args.get("partition_by") or ()
+    parts, keys, spec = _window_parts(window)
     if any(time.is_time(p) for p in parts):
         return Extent()
-    order = window.args.get("order") or (definition.args.get("order") if definition is not None else None)
-    keys = list(order.expressions) if order is not None else []
-    spec = window.args.get("spec") or (definition.args.get("spec") if definition is not None else None)
     rows = _order_rows(window.this, spec, bool(keys))
     if rows == Extent():
         return rows
@@ -265,6 +286,60 @@ def window_extent(window: exp.Window, time_column: str | None = None) -> Extent:
     return _window(window, _Time(_name(time_column) or None))
 
 
+# offsets and ranks: without ORDER BY they pick rows arbitrarily or are constant, not an aggregate
+_NOT_AGGREGATES = (exp.Lag, exp.Lead, *_RANKING, *_WHOLE_PARTITION)
+
+
+def _sql(node: exp.Expression) -> str:
+    return node.sql(dialect="duckdb")
+
+
+def _folds_times(func: exp.Expression, time: _Time) -> bool:
+    """Whether an aggregate over rows of many times depends on the later ones: all do but the first
+    time (``min(ts)``, e.g. a listing date)."""
+    if not isinstance(func, exp.AggFunc) or isinstance(func, _NOT_AGGREGATES):
+        return False
+    return not (isinstance(func, exp.Min) and time.is_time(func.this))
+
+
+def _window_later(window: exp.Window, time: _Time) -> str:
+    """Why a window call reads rows of later times than its own row; '' when it reads none or may not
+    (a computed offset; an offset or a rank without ORDER BY, which picks rows arbitrarily; ``min(ts)``).
+    Where ``time`` knows no column, or only names, an ORDER BY on another column is not known to be a
+    value: then only reading forward in the window's own order counts (LEAD, FOLLOWING)."""
+    if _window(window, time).ahead == 0:
+        return ""
+    parts, keys, spec = _window_parts(window)
+    func = window.this
+    while isinstance(func, exp.IgnoreNulls | exp.RespectNulls):
+        func = func.this
+    key, direction = _order_key(keys, parts), _direction(keys, parts, time)
+    if key is not None and direction == "desc":
+        return f"window orders by `{_sql(key)}`: its earlier rows are later dates"
+    if key is not None and direction is None and time.column is not None:
+        return (
+            f"{_snippet(window)} orders by `{_sql(key.this)}`, not by time: the rows it reads lie"
+            " anywhere in time, later dates included"
+        )
+    forward = _order_rows(window.this, spec, bool(keys)).ahead != 0  # in the window's own order
+    if forward and isinstance(func, exp.Lag):
+        return f"`{_sql(func)}` has a negative offset: it is a LEAD and looks at later rows"
+    if forward and isinstance(func, exp.Lead):
+        return f"`{_sql(func)}` looks at later rows"
+    if forward and spec is not None and _touches_following(spec):
+        return "window frame reaches FOLLOWING rows"
+    if direction == "asc" and isinstance(func, _WHOLE_PARTITION):
+        return (
+            f"`{_sql(func)}` reads its whole partition (it counts the partition's rows), later dates included"
+        )
+    if key is None and _folds_times(func, time):
+        return (
+            f"`{_sql(window)}` has no ORDER BY: it reads every row of its partition, later dates"
+            " included (order by the time column, or partition by it for a cross-section)"
+        )
+    return ""
+
+
 # --------------------------------------------------------------------------- relations between rows
 
 
@@ -279,6 +354,19 @@ class _Context:
     seen: frozenset[str] = frozenset()  # CTEs being expanded (no recursion)
     outer: frozenset[str] | None = None  # a subquery expression: outer aliases at the row's time
     keyed_in: bool = False  # the subquery of `<partition column> IN (...)`: it selects partitions
+    notes: _Notes | None = None  # where to record reads of later rows (None: not asked for)
+
+
+class _Notes:
+    """What :func:`later_reads` collects while the scopes are analysed: each construct that certainly
+    reads rows of later times than its row, with why, and the windows judged in their scope."""
+
+    def __init__(self) -> None:
+        self.found: dict[tuple[int, str], tuple[exp.Expression, str]] = {}
+        self.judged: set[int] = set()
+
+    def add(self, node: exp.Expression, why: str) -> None:
+        self.found.setdefault((id(node), why), (node, why))
 
 
 @dataclass(frozen=True)
@@ -292,6 +380,7 @@ class _Rows:
     crosses: str = ""  # a construct reading later rows of other partitions ('': none)
     problem: str = ""  # why no refresh by rows can be exact ('': none)
     keyed: bool = False  # rows without time, one per partition (joined on it, they stay in it)
+    folds: str = ""  # rows without time folded from rows of every time: the aggregate ('': not known to)
 
 
 def _snippet(node: exp.Expression) -> str:
@@ -312,6 +401,7 @@ class _Source:
     name: str = ""  # a base relation's name
     join: exp.Join | None = None  # None: the FROM source
     node: exp.Expression | None = None  # the source as written
+    certain: bool = False  # its rows are certainly of many times (its time column named, or aggregated)
 
     @property
     def written(self) -> exp.Expression:
@@ -370,7 +460,8 @@ class _Solver:
         self.unqualified: str | None = None  # the alias a column without a table belongs to
         self.times: dict[str, str] = {}  # union-find: aliases at the same time
         self.partitions: dict[str, str] = {}  # union-find: aliases in the same partition
-        self.bounds: list[tuple[str, type, str, int | None]] = []  # a.t OP b.t + sign
+        # a.t OP b.t + sign, and the condition it comes from
+        self.bounds: list[tuple[str, type, str, int | None, exp.Expression]] = []
 
     @staticmethod
     def find(parent: dict[str, str], alias: str) -> str:
@@ -395,10 +486,10 @@ class _Solver:
             return table
         return _HERE if table in self.outer else None
 
-    def add(self, condition: exp.Expression) -> None:
+    def add(self, condition: exp.Expression, written: exp.Expression | None = None) -> None:
         if isinstance(condition, exp.Between):
             for op, side in ((exp.GTE, "low"), (exp.LTE, "high")):
-                self.add(op(this=condition.this, expression=condition.args[side]))
+                self.add(op(this=condition.this, expression=condition.args[side]), condition)
             return
         if not isinstance(condition, _COMPARISONS):
             return
@@ -415,26 +506,44 @@ class _Solver:
         sign = _difference(right[1], left[1])  # a.t OP b.t + (right - left)
         if isinstance(condition, exp.EQ) and sign == 0:
             self.join(self.times, a, b)
-        self.bounds.append((a, type(condition), b, sign))
+        self.bounds.append((a, type(condition), b, sign, written or condition))
+
+    def _oriented(self, alias: str, anchor: str) -> Iterator[tuple[type, int | None, exp.Expression]]:
+        """The bounds between the two, as ``alias.t OP anchor.t + sign``."""
+        target, source = self.find(self.times, anchor), self.find(self.times, alias)
+        for a, op, b, sign, node in self.bounds:
+            a, b = self.find(self.times, a), self.find(self.times, b)
+            if (a, b) == (target, source):
+                yield _FLIP[op], None if sign is None else -sign, node
+            elif (a, b) == (source, target):
+                yield op, sign, node
 
     def relation(self, alias: str, anchor: str) -> Extent:
         """Rows of ``alias`` one row of ``anchor`` reads, in time: 0 where a condition bounds it."""
-        target, source = self.find(self.times, anchor), self.find(self.times, alias)
-        if source == target:
+        if self.same_time(alias, anchor):
             return Extent()
         lower = upper = False
-        for a, op, b, sign in self.bounds:
-            a, b = self.find(self.times, a), self.find(self.times, b)
-            if (a, b) == (target, source):
-                op, sign = _FLIP[op], None if sign is None else -sign
-            elif (a, b) != (source, target):
-                continue
+        for op, sign, _ in self._oriented(alias, anchor):
             if sign is None:
                 continue
-            # source.t OP anchor.t + sign
             lower |= op in (exp.EQ, exp.GT, exp.GTE) and sign >= 0
             upper |= op in (exp.EQ, exp.LT, exp.LTE) and sign <= 0
         return Extent(back=0 if lower else None, ahead=0 if upper else None)
+
+    def later(self, alias: str, anchor: str) -> tuple[exp.Expression | None, bool]:
+        """The condition that certainly lets ``alias``'s time pass the anchor's (``q.ts > p.ts``,
+        ``q.ts = p.ts + 1``, ``q.ts between p.ts and p.ts + 5``), or None; and whether any condition
+        relates the two times at all."""
+        if self.same_time(alias, anchor):
+            return None, True
+        bounds = list(self._oriented(alias, anchor))
+        for op, sign, node in bounds:  # only later times
+            if sign is not None and ((op is exp.GT and sign >= 0) or (op in (exp.GTE, exp.EQ) and sign > 0)):
+                return node, True
+        if any(sign is None or (op in (exp.EQ, exp.LT, exp.LTE) and sign <= 0) for op, sign, _ in bounds):
+            return None, True  # bounded by the row's time, or by what cannot be read
+        ahead = [node for op, sign, node in bounds if op in (exp.LT, exp.LTE)]  # bounded past the row's time
+        return next(iter(ahead or [node for _, _, node in bounds]), None), bool(bounds)
 
 
 def _difference(plus: int | None, minus: int | None) -> int | None:
@@ -487,6 +596,34 @@ def analyse(
     return Reach(rows.extent, problem)
 
 
+def later_reads(
+    query: exp.Expression, time_column: str | None, names: Iterable[str] = ()
+) -> list[tuple[exp.Expression, str]]:
+    """Each construct of ``query`` that certainly reads rows of later times than the row it computes,
+    with why (the leakage lint's findings), from the analysis :func:`analyse` makes with
+    ``time_column``: a window whose extent reaches ahead (LEAD, FOLLOWING, a time order descending or a
+    value order, a whole partition), a condition letting another time pass the row's, rows of a
+    relation read by time with no condition on time, an aggregate over every time joined to each row.
+
+    What makes :func:`analyse` unbounded only for want of knowing (a computed offset, a relation not
+    known to have a time column, DISTINCT, a window that picks rows arbitrarily) is not reported. A
+    window no scope places in time (in a SELECT without the time column, or ``time_column`` None) is
+    judged on its own, taking the columns in ``names`` as time wherever they are.
+    """
+    notes = _Notes()
+    time = _name(time_column) or None
+    if time is not None:
+        ctes = {_name(cte.alias_or_name): cte.this for cte in query.find_all(exp.CTE)}
+        _query(query, _Context(ctes, _timed_tables(query, time, ctes), None, time, notes=notes))
+    by_name = _Time(names=frozenset(_name(n) for n in names))
+    for window in query.find_all(exp.Window):
+        if not isinstance(window.this, exp.Identifier) and id(window) not in notes.judged:
+            why = _window_later(window, by_name)
+            if why:
+                notes.add(window, why)
+    return list(notes.found.values())
+
+
 def query_extent(
     query: exp.Expression, time_column: str | None = None, partition_by: Iterable[str] | None = None
 ) -> Extent:
@@ -533,9 +670,12 @@ def _query(node: exp.Expression, context: _Context) -> _Rows:
     if isinstance(node, exp.Subquery):
         return _query(node.this, context)
     if isinstance(node, exp.SetOperation):
-        if context.time is not None and (node.args.get("limit") or node.args.get("offset")):
+        limited = context.time is not None and (node.args.get("limit") or node.args.get("offset"))
+        if limited and context.notes is None:
             return _whole("a LIMIT / OFFSET")
         left, right = _query(node.left, context), _query(node.right, context)
+        if limited:
+            return _whole("a LIMIT / OFFSET")
         return _Rows(
             left.extent.union(right.extent),
             left.timed or right.timed,
@@ -543,6 +683,7 @@ def _query(node: exp.Expression, context: _Context) -> _Rows:
             left.thinned or right.thinned or not isinstance(node, exp.Union),
             left.crosses or right.crosses,
             left.problem or right.problem,
+            folds=left.folds or right.folds,
         )
     if not isinstance(node, exp.Select):
         return _Rows(Extent())
@@ -667,21 +808,22 @@ def _sources(select: exp.Select, context: _Context, time: str) -> list[_Source] 
     for node, join in zip(nodes, joins, strict=True):
         alias, name = _name(node.alias_or_name), _name(node)
         if isinstance(node, exp.Subquery) or (
-            not _is_base(node, context.ctes) and isinstance(node, exp.Table) and name not in context.seen
+            not _is_base(node, context.ctes) and name in context.ctes and name not in context.seen
         ):
             if isinstance(node, exp.Subquery) and _correlated(node, names - {alias}):
                 return None
             body = node.this if isinstance(node, exp.Subquery) else context.ctes[name]
             seen = context.seen | ({name} if isinstance(node, exp.Table) else set())
             rows = _query(body, replace(child, seen=seen))
-            out.append(_Source(alias, rows, rows.timed, join=join, node=node))
+            certain = rows.timed or bool(rows.folds)
+            out.append(_Source(alias, rows, rows.timed, join=join, node=node, certain=certain))
         elif isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
             timed = False if name in DIMENSIONS else True if name in context.timed_tables else None
             if timed is None and any(
                 _name(c) == time and _name(c.table) == alias for c in select.find_all(exp.Column)
             ):
                 timed = True
-            out.append(_Source(alias, _Rows(Extent()), timed, name, join, node))
+            out.append(_Source(alias, _Rows(Extent()), timed, name, join, node, certain=bool(timed)))
         else:  # a table function, UNNEST, VALUES: no rows of other times
             out.append(_Source(alias, _Rows(Extent()), False, join=join, node=node))
     return out
@@ -709,12 +851,34 @@ def _select(select: exp.Select, context: _Context) -> _Rows:
     how, column, table = _time_output(select, time)
     if how == "derived" and not correlated:
         problem = f"its time column `{time}` is computed, not read from an input; materialize it as a table"
+        if context.notes is not None:  # its reads, as if its time were the column it is computed from
+            _scope(select, context, *_computed_from(select, time))
         return replace(_whole(""), problem=problem)
     picked = "" if correlated else _picks_rows(select, time)
     if picked:
+        if context.notes is not None:  # its reads, whichever rows it then picks
+            _scope(select, context, how, column, table)
         return _whole(picked)
-    if how in ("column", "star"):
-        time = column
+    return _scope(select, context, how, column, table)
+
+
+def _computed_from(select: exp.Select, time: str) -> tuple[str, str, str]:
+    """A computed time column (``ts::date as ts``) as ``_time_output`` gives a column: the one column it
+    is computed from; ('missing', '', '') when it reads none or several."""
+    projection = next((p for p in select.expressions if _name(p.alias_or_name) == time), None)
+    if projection is None:  # `* REPLACE (...)`
+        return "missing", "", ""
+    columns = {(_name(c), _name(c.table)) for c in projection.find_all(exp.Column)}
+    if len({name for name, _ in columns}) != 1:
+        return "missing", "", ""
+    name, table = next(iter(columns))
+    return "column", name, table if len(columns) == 1 else ""
+
+
+def _scope(select: exp.Select, context: _Context, how: str, column: str, table: str) -> _Rows:
+    """A SELECT whose rows get their time as ``_time_output`` says (``how``), by the kind of scope."""
+    time = column if how in ("column", "star") else context.time or ""
+    correlated = context.outer is not None
     sources = _sources(select, context, time)
     if sources is None:
         return _whole("a subquery in FROM naming another source")
@@ -722,13 +886,18 @@ def _select(select: exp.Select, context: _Context) -> _Rows:
         return _Rows(Extent())
     aggregated = _aggregates(select)
     distinct = how == "missing" and select.args.get("distinct") is not None
+    folding = _folding(select, _Time(time, frozenset(s.alias for s in sources)))
     for source in sources:
         if source.timed is None:  # see the module docstring
             source.timed = aggregated or correlated or distinct
+            # for the leakage lint: aggregated over every time, unless it is fstore's and has none
+            source.certain = (
+                bool(folding) and (correlated or how == "missing") and source.name not in _NO_TIME
+            )
     if correlated:
         return _subquery_scope(select, sources, time, context)
     if how == "missing":
-        return _untimed_scope(select, sources, time, context, aggregated)
+        return _untimed_scope(select, sources, time, context, folding)
     timed = [s.alias for s in sources if s.timed]
     if table not in {s.alias for s in sources}:
         table = timed[0] if len(timed) == 1 else sources[0].alias
@@ -736,19 +905,38 @@ def _select(select: exp.Select, context: _Context) -> _Rows:
     return _timed_scope(select, sources, table, time, context, aggregated)
 
 
+def _folding(select: exp.Select, time: _Time) -> str:
+    """The SELECT's first aggregate (not a window's) that depends on the later of the rows it folds
+    (all do but ``min(ts)``), as SQL; '' if none."""
+    for node in (*select.expressions, select.args.get("having")):
+        for agg in node.find_all(exp.AggFunc) if node is not None else ():
+            if agg.find_ancestor(exp.Window, exp.Select) is select and _folds_times(agg, time):
+                return _sql(agg)
+    return ""
+
+
 def _untimed_scope(
-    select: exp.Select, sources: list[_Source], time: str, context: _Context, aggregated: bool
+    select: exp.Select, sources: list[_Source], time: str, context: _Context, folding: str
 ) -> _Rows:
     """A SELECT whose rows have no time column: a dimension lookup, or rows of many times folded
-    together (then they depend on every time: one row per partition when grouped by it)."""
-    nested = list(_nested(select, sources, {}, time, context))
+    together (then they depend on every time: one row per partition when grouped by it). Subquery
+    expressions are related to its first source read by time, as if its rows had that time."""
+    timed = [s for s in sources if s.timed]
+    solver = _solver(select, sources, time, context, frozenset())
+    anchor = timed[0].alias if timed else ""
+    same = [s.alias for s in sources if anchor and solver.same_time(s.alias, anchor)]
+    nested = list(_nested(select, sources, dict.fromkeys(same, _HERE), time, context))
+    if anchor:
+        _note(select, sources, solver, anchor, time, context)
     problem = next((r.problem for r in [*(s.rows for s in sources), *nested] if r.problem), "")
     crosses = next((r.crosses for r in [*(s.rows for s in sources), *nested] if r.crosses), "")
-    if any(s.timed for s in sources):
-        keyed = aggregated and _grouped_by(select, _partition_key(context))
-        return _Rows(WHOLE, thinned=True, crosses=crosses, problem=problem, keyed=keyed)
+    if timed:
+        keyed = _aggregates(select) and _grouped_by(select, _partition_key(context))
+        folds = folding if any(s.certain for s in timed) else ""
+        return _Rows(WHOLE, thinned=True, crosses=crosses, problem=problem, keyed=keyed, folds=folds)
     extent = _union(s.rows.extent for s in sources) + _union(r.extent for r in nested)
-    return _Rows(extent, crosses=crosses, problem=problem)
+    folds = next((s.rows.folds for s in sources if s.rows.folds), "")
+    return _Rows(extent, crosses=crosses, problem=problem, folds=folds)
 
 
 def _solver(
@@ -803,6 +991,59 @@ def _reads(solver: _Solver, source: _Source, anchor: str) -> tuple[Extent, str]:
     return rows.extent + relation, crosses
 
 
+def _note(
+    select: exp.Select, sources: list[_Source], solver: _Solver, anchor: str, time: str, context: _Context
+) -> None:
+    """Record (for :func:`later_reads`) what a row of ``anchor`` certainly reads of later times: the
+    SELECT's windows that reach ahead, and its sources read past the row's time."""
+    notes = context.notes
+    if notes is None:
+        return
+    row_time = _Time(time, frozenset(s.alias for s in sources if solver.same_time(s.alias, anchor)))
+    for window in _own_windows(select):
+        notes.judged.add(id(window))
+        why = _window_later(window, row_time)
+        if why:
+            notes.add(window, why)
+    unrelated = []
+    for source in sources:
+        if not source.timed and source.rows.folds and source.rows.extent != Extent():
+            notes.add(
+                source.written,
+                f"{_snippet(source.written)} joins an aggregate over many dates (`{source.rows.folds}`),"
+                " later ones included, to each row",
+            )
+        if not (source.timed and source.certain):
+            continue
+        node, related = solver.later(source.alias, anchor)
+        if node is not None:
+            scope = "correlated subquery condition" if anchor == _HERE else "join condition"
+            notes.add(node, f"{scope} `{_sql(node)}` reads a later date")
+        elif not related and not source.rows.thinned:  # rows picked (first per asset?): not known to
+            unrelated.append(source)
+    any_time = _Time(time, frozenset(s.alias for s in sources))
+    if unrelated and (not _aggregates(select) or _folding(select, any_time)):  # min(ts): the first time
+        _note_unrelated(select, unrelated, anchor, time, notes)
+
+
+def _note_unrelated(
+    select: exp.Select, unrelated: list[_Source], anchor: str, time: str, notes: _Notes
+) -> None:
+    """Record sources read at every time, no condition on time relating them to the row's."""
+    tie = f"no condition on `{time}` ties {{}} to the row's date"
+    if anchor != _HERE:
+        for source in unrelated:
+            what = tie.format(f"`{source.alias}`")
+            notes.add(source.written, f"{_snippet(source.written)} reads rows of every date ({what})")
+        return
+    folding = _folding(select, _Time(time, frozenset(s.alias for s in unrelated)))
+    sub = _snippet(exp.Subquery(this=select.copy()))
+    if folding:
+        notes.add(select, f"{sub} aggregates rows of every date (`{folding}`), later ones included")
+    else:
+        notes.add(select, f"{sub} reads rows of every date, later ones included ({tie.format('them')})")
+
+
 def _subquery_scope(select: exp.Select, sources: list[_Source], time: str, context: _Context) -> _Rows:
     """A subquery expression: what it reads is fixed by how its conditions relate it to the outer
     row; a source unrelated to it (an uncorrelated aggregate) is read whole."""
@@ -814,6 +1055,7 @@ def _subquery_scope(select: exp.Select, sources: list[_Source], time: str, conte
             solver.join(solver.partitions, alias, _HERE)
     reads = [_reads(solver, s, _HERE) for s in sources]
     classes = {s.alias: _HERE for s in sources if solver.same_time(s.alias, _HERE)}
+    _note(select, sources, solver, _HERE, time, context)
     nested = list(_nested(select, sources, classes, time, context))
     window = _Time(time, frozenset(classes), context.partitions, False)
     own = _union(_window(w, window) for w in _own_windows(select))
@@ -832,11 +1074,12 @@ def _timed_scope(
     solver = _solver(select, sources, time, context, frozenset())
     same = frozenset(s.alias for s in sources if solver.same_time(s.alias, anchor))
     row_time = _Time(time, same, context.partitions)
+    _note(select, sources, solver, anchor, time, context)
+    nested = list(_nested(select, sources, dict.fromkeys(same, _HERE), time, context))
     if aggregated and not _grouped_by(select, row_time.is_time):
         keyed = _grouped_by(select, _partition_key(context))
         return _whole("" if keyed else "GROUP BY without the time column")
     reads = [_reads(solver, s, anchor) for s in sources]
-    nested = list(_nested(select, sources, dict.fromkeys(same, _HERE), time, context))
     timed = [s for s in sources if s.timed]
     relations = frozenset().union(*(s.rows.inputs or {s.name} - {""} for s in timed))
     thinned = any(s.rows.thinned for s in timed) or _thins(select, sources, anchor, time, context)
@@ -858,10 +1101,7 @@ def _across(window: exp.Window, time: _Time) -> bool:
     """Whether a window's partition spans several of the model's partitions."""
     if not time.partitions:
         return False
-    definition = _named_window(window)
-    parts = [*(window.args.get("partition_by") or ())]
-    if definition is not None:
-        parts += definition.args.get("partition_by") or ()
+    parts = _window_parts(window)[0]
     return not any(isinstance(p, exp.Column) and _name(p) in time.partitions for p in parts)
 
 
@@ -919,4 +1159,4 @@ def _ancestors(node: exp.Expression, stop: exp.Expression) -> Iterator[exp.Expre
         parent = parent.parent
 
 
-__all__ = ["DIMENSIONS", "WHOLE", "Extent", "query_extent", "window_extent"]
+__all__ = ["DIMENSIONS", "WHOLE", "Extent", "later_reads", "query_extent", "window_extent"]

@@ -1,10 +1,12 @@
 """The leakage lint against what the SQL really does.
 
-Every query below runs on a small price table twice, the second time with every close after a cutoff
-date changed. A query *leaks* when a value at or before the cutoff moved; that is checked by running
-it, independently of the lint. The lint must reject each leaking query in a feature model (file:line
-of the leaking construct) and accept it in a label model, and must accept every query that does not
-leak. Hypothesis draws window functions, frames and orders and holds the lint to the same rule.
+Every query below runs on a small price table, then again with every close after a cutoff date changed
+and again with every other later row gone. A query *leaks* when a value at or before the cutoff moved
+(or a row appeared or vanished); that is checked by running it, independently of the lint. The lint
+must reject each leaking query in a feature model (file:line of the leaking construct) and accept it in
+a label model, and must accept every query that does not leak. Hypothesis draws window functions,
+frames and orders and holds the lint to the same rule. And the lint reports only what the lookback
+derivation counts as reading ahead: one analysis, not two that could disagree.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ import duckdb
 import numpy as np
 import pytest
 import sqlglot
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from features.config import load_project
 from features.errors import ModelError
 from features.models.discovery import discover, parse_sql
+from features.models.headers import parse_header
+from features.models.lookback import analyse
 from features.models.state import relations
 from features.models.validate import validate
+from tests.golden._golden import load_cases
 
 REPO = Path(__file__).resolve().parents[2]
 START, DAYS, CUTOFF = date(2024, 1, 1), 30, 15
@@ -82,6 +87,34 @@ LEAKS = [
         "b.ts between a.ts and a.ts + 3",
     ),
     (
+        "window ordered by a value",
+        "select asset_id, ts,\n  rank() over (partition by asset_id order by close) as v\nfrom raw_prices",
+        "rank() over",
+    ),
+    (
+        "percent_rank over time",
+        "select asset_id, ts,\n  percent_rank() over (partition by asset_id order by ts) as v\nfrom raw_prices",
+        "percent_rank()",
+    ),
+    (
+        "per-asset aggregate joined back",
+        "select p.asset_id, p.ts, p.close / a.m as v\nfrom raw_prices p\n"
+        "join (select asset_id, avg(close) as m from raw_prices group by asset_id) a using (asset_id)",
+        "join (select",
+    ),
+    (
+        "join on the asset alone, aggregated",
+        "select a.asset_id, a.ts, max(b.close) as v\nfrom raw_prices a\njoin raw_prices b\n"
+        "  on b.asset_id = a.asset_id\ngroup by all",
+        "join raw_prices b",
+    ),
+    (
+        "assets kept by their whole history's row count",
+        "select asset_id, ts, close as v\nfrom raw_prices\n"
+        "where asset_id in (select asset_id from raw_prices group by asset_id having count(*) > 25)",
+        "in (select",
+    ),
+    (
         "comma join on the next day",
         "select a.asset_id, a.ts, b.close as v\nfrom raw_prices a, raw_prices b\n"
         "where b.asset_id = a.asset_id and b.ts = a.ts + 1",
@@ -109,31 +142,42 @@ CLEAN = [
     "select a.asset_id, a.ts, b.close as v from raw_prices a"
     " join raw_prices b on b.asset_id = a.asset_id and b.ts = a.ts - 1",
     "select asset_id, ts, close as v from raw_prices where ts >= (select min(ts) from raw_prices)",
+    "select asset_id, ts, lead(close, -1) over (partition by asset_id order by ts) as v from raw_prices",
+    "select asset_id, ts, rank() over (partition by ts order by close) as v from raw_prices",
+    "select p.asset_id, p.ts, p.ts - f.t0 as v from raw_prices p"
+    " join (select asset_id, min(ts) as t0 from raw_prices group by asset_id) f using (asset_id)",
+    "select p.asset_id, p.ts, p.close / m.mean_close as v from raw_prices p"
+    " join (select ts, avg(close) as mean_close from raw_prices group by ts) m using (ts)",
 ]
 
 
-def _prices(factor: float) -> duckdb.DuckDBPyConnection:
-    """3 assets × 30 days of closes near 100, every close after the cutoff times ``factor``."""
+def _prices(factor: float, drop: tuple[int, ...] = ()) -> duckdb.DuckDBPyConnection:
+    """3 assets × 30 days of closes near 100, every close after the cutoff times ``factor``, and the
+    days after it whose parity (day % 2) is in ``drop`` gone."""
     rng = np.random.default_rng(0)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, (3, DAYS)), axis=1))
     close[:, CUTOFF + 1 :] *= factor
+    days = [d for d in range(DAYS) if not (d > CUTOFF and d % 2 in drop)]
     con = duckdb.connect()
     con.execute("create table raw_prices (asset_id integer, ts date, close double)")
     con.executemany(
         "insert into raw_prices values (?, ?, ?)",
-        [(a, START + timedelta(days=d), float(close[a, d])) for a in range(3) for d in range(DAYS)],
+        [(a, START + timedelta(days=d), float(close[a, d])) for a in range(3) for d in days],
     )
     return con
 
 
 def _reads_the_future(sql: str) -> bool:
-    """Whether any value at or before the cutoff changes when later closes change, by running it: the
-    later closes ×1000 and ÷1000 (so a later row becomes any frame's maximum, then its minimum)."""
+    """Whether any value at or before the cutoff changes when later rows change, by running it: the
+    later closes ×1000 and ÷1000 (so a later row becomes any frame's maximum, then its minimum), and
+    every other later row dropped, then every later row (so a count of later rows, or of the next row
+    alone, changes)."""
     query = f"select asset_id, ts, v::double from ({sql}) where ts <= ? order by all"
     cutoff = START + timedelta(days=CUTOFF)
-    base, up, down = (_prices(f).execute(query, [cutoff]).fetchall() for f in (1.0, 1000.0, 0.001))
-    assert len(base) == len(up) == len(down) > 0
-    return base != up or base != down
+    runs = [(1.0, ()), (1000.0, ()), (0.001, ()), (1.0, (1,)), (1.0, (0, 1))]
+    base, *others = (_prices(f, drop).execute(query, [cutoff]).fetchall() for f, drop in runs)
+    assert len(base) == len(others[0]) == len(others[1]) > 0
+    return any(base != other for other in others)
 
 
 def _leaks(sql: str, time_column: str | None = None) -> list[tuple[int | None, str]]:
@@ -231,8 +275,70 @@ def test_offsets_are_flagged_exactly_when_they_read_later_rows(offset: int, func
     leaks = bool(_leaks(sql))
     reads_later = (func == "lead") == (offset > 0)
     assert _reads_the_future(sql) == reads_later, sql
-    if func == "lag":  # a LEAD is always flagged, even a backward one (lead(x, -1)): rare, and harmless
-        assert leaks == reads_later, sql
-    else:
-        assert leaks, sql
+    assert leaks == reads_later, sql  # lead(x, -1) is a lag, lag(x, -1) a lead
     sqlglot.parse_one(sql, read="duckdb")  # both spellings parse as written
+
+
+# the window functions drawn below, each with how it takes a window: an aggregate over a frame, a rank
+# (no frame) or an offset (``{k}``: a signed row count)
+CALLS = {
+    "avg(close)": "frame",
+    "sum(close)": "frame",
+    "max(close)": "frame",
+    "count(close)": "frame",
+    "row_number()": "rank",
+    "rank()": "rank",
+    "percent_rank()": "rank",
+    "cume_dist()": "rank",
+    "ntile(3)": "rank",
+    "lag(close, {k})": "offset",
+    "lead(close, {k})": "offset",
+}
+WINDOW_CALLS = st.fixed_dictionaries(
+    {
+        "func": st.sampled_from(sorted(CALLS)),
+        "k": st.integers(-3, 3).filter(bool),
+        "partition": st.sampled_from(["partition by asset_id", "partition by ts", ""]),
+        "order": st.sampled_from(["ts", "ts desc", "close", "close desc", ""]),
+        "frame": st.one_of(st.none(), st.tuples(st.integers(0, 4), st.integers(0, 2))),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(WINDOW_CALLS)
+def test_window_calls_are_flagged_exactly_when_they_read_later_dates(w: dict) -> None:
+    kind = CALLS[w["func"]]
+    assume(w["order"] or kind == "frame")  # an offset or a rank without ORDER BY picks rows arbitrarily
+    assume(not (w["func"] == "max(close)" and w["order"] == "close"))  # the max of the closes up to this one
+    order = f"order by {w['order']}, asset_id" if w["order"] else ""
+    frame = ""
+    if kind == "frame" and order and w["frame"] is not None:
+        back, ahead = w["frame"]
+        frame = f"rows between {back} preceding and " + (f"{ahead} following" if ahead else "current row")
+    call = w["func"].format(k=w["k"])
+    sql = f"select asset_id, ts, {call} over ({w['partition']} {order} {frame}) as v from raw_prices"
+    assert bool(_leaks(sql)) == _reads_the_future(sql), sql
+
+
+def _golden_cases() -> list[tuple[str, str, str | None]]:
+    """(where, SQL, header time column) of every golden leakage and lookback case."""
+    out = []
+    for file in ("leakage.sql", "lookback.sql"):
+        for case in load_cases(file, ("expect", "message", "line", "run", "lookback", "lookahead", "tight")):
+            out.append((f"{file}:{case.line}", case.sql, parse_header(case.sql, file).time_column))
+    return out
+
+
+GOLDEN = _golden_cases()
+
+
+@pytest.mark.parametrize(("where", "sql", "time_column"), GOLDEN, ids=[where for where, _, _ in GOLDEN])
+def test_the_lint_reports_only_what_the_derivation_reads_ahead(
+    where: str, sql: str, time_column: str | None
+) -> None:
+    query = sqlglot.parse_one(sql, read="duckdb")
+    leaks = _leaks(sql, time_column)
+    ahead = analyse(query, time_column or "ts", None).extent.ahead
+    if leaks:
+        assert ahead != 0, f"{where}: flagged {leaks}, yet the derivation reads nothing ahead"
