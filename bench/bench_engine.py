@@ -15,6 +15,8 @@ plus_one_day the default-project half of `incremental` alone, at --size default 
              years) or large (1,000 × 20), for this checkout and each --compare checkout (its own
              sql/, library and .venv/bin/python: a "before" measured in the same run), interleaved;
              with CPU seconds per model of the refresh
+startup      `fstore --help` and a no-op build in fresh processes, for this checkout and each
+             --compare checkout, interleaved, next to a bare interpreter and `import duckdb`
 dbt          dbt-core + dbt-duckdb in their own venv (/tmp/dbtvenv) on the same SQL models: full
              build and no-op; skipped with a note when that venv is missing
 """
@@ -208,6 +210,66 @@ def bench_noop(tmp: Path, repeat: int) -> dict[str, object]:
     return out
 
 
+def bench_startup(tmp: Path, repeat: int) -> dict[str, object]:
+    """`fstore --help` and a no-op `fstore build --quiet` (default project, nothing changed), each a
+    fresh process, for this checkout and each --compare checkout (its own venv and project),
+    interleaved; medians of wall and CPU seconds (user + sys of the child), next to the floors: a
+    bare interpreter and `python -c "import duckdb"` (what any build pays before fstore's own work)."""
+    checkouts = [REPO, *(Path(c).resolve() for c in OPTIONS["compare"])]  # type: ignore[attr-defined]
+    runs: dict[str, list[tuple[float, float]]] = {}
+    cmds: dict[str, list[str]] = {}
+    for k, checkout in enumerate(checkouts):
+        bin_dir = checkout / ".venv" / "bin"
+        root = tmp / f"startup{k}"
+        subprocess.run(
+            [
+                str(bin_dir / "python"),
+                "-c",
+                f"import sys; sys.path.insert(0, {str(checkout / 'bench')!r});"
+                f" import bench_engine as b; from pathlib import Path; b.REPO = Path({str(checkout)!r});"
+                f" b.default_project(Path({str(root)!r}))",
+            ],
+            check=True,
+        )
+        subprocess.run(
+            [str(bin_dir / "fstore"), "build", "--quiet", "--project", str(root)],
+            check=True,
+            capture_output=True,
+        )
+        cmds[f"[{k}] fstore --help"] = [str(bin_dir / "fstore"), "--help"]
+        cmds[f"[{k}] no-op fstore build"] = [
+            str(bin_dir / "fstore"),
+            "build",
+            "--quiet",
+            "--project",
+            str(root),
+        ]
+    cmds["python -c pass"] = [PY, "-c", "pass"]
+    cmds["python -c 'import duckdb'"] = [PY, "-c", "import duckdb"]
+    for cmd in cmds.values():  # warm .pyc files and the parse cache
+        subprocess.run(cmd, check=True, capture_output=True)
+    for _ in range(repeat):
+        for label, cmd in cmds.items():
+            import resource
+
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            wall = time.perf_counter() - t0
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+            runs.setdefault(label, []).append((wall, cpu))
+    med = statistics.median
+    return {
+        "checkouts": {f"[{k}]": str(c) for k, c in enumerate(checkouts)},
+        "median wall s / cpu s": {
+            label: [round(med(w for w, _ in v), 3), round(med(c for _, c in v), 3)]
+            for label, v in runs.items()
+        },
+        "load average at the end": os.getloadavg(),
+    }
+
+
 # --------------------------------------------------------------------------- incremental
 
 INCR_MODELS = {
@@ -310,7 +372,7 @@ def bench_incremental(tmp: Path, repeat: int) -> dict[str, object]:
 
 
 SIZES = {"default": (0, 10.0), "large": (1000, 20.0)}  # name -> (symbols in all, 0 = shipped; years)
-OPTIONS = {"size": "default", "compare": []}  # set by main() from --size / --compare
+OPTIONS: dict[str, object] = {"size": "default", "compare": [], "settle": 0}  # set by main()
 
 
 def plus_one_day(tmp: Path, repeat: int) -> dict[str, object]:
@@ -344,6 +406,7 @@ def plus_one_day(tmp: Path, repeat: int) -> dict[str, object]:
         )
     load_before = os.getloadavg()
     rounds: list[list[dict[str, object]]] = [[] for _ in workers]
+    steady: list[list[dict[str, object]]] = [[] for _ in workers]
     try:
         for _ in range(repeat + 1):  # the first round of each worker is its warm-up
             for k, w in enumerate(workers):
@@ -351,6 +414,21 @@ def plus_one_day(tmp: Path, repeat: int) -> dict[str, object]:
                 w.stdin.write("round\n")
                 w.stdin.flush()
                 rounds[k].append(json.loads(w.stdout.readline()))
+        settle = int(OPTIONS["settle"])  # type: ignore[call-overload]
+        if settle:
+            for w in workers:
+                assert w.stdin is not None and w.stdout is not None
+                w.stdin.write(f"settle {settle}\n")
+                w.stdin.flush()
+            for w in workers:
+                assert w.stdout is not None
+                w.stdout.readline()
+            for _ in range(repeat):
+                for k, w in enumerate(workers):
+                    assert w.stdin is not None and w.stdout is not None
+                    w.stdin.write("steady\n")
+                    w.stdin.flush()
+                    steady[k].append(json.loads(w.stdout.readline()))
     finally:
         for w in workers:
             if w.stdin is not None:
@@ -358,7 +436,7 @@ def plus_one_day(tmp: Path, repeat: int) -> dict[str, object]:
             w.wait()
     med = statistics.median
     out: dict[str, object] = {"size": size, "load average before / after": [load_before, os.getloadavg()]}
-    for checkout, done in zip(checkouts, rounds, strict=True):
+    for checkout, done, later in zip(checkouts, rounds, steady, strict=True):
         r = done[1:]
         fw, fc = [x["full_w"] for x in r], [x["full_c"] for x in r]
         iw, ic = [x["inc_w"] for x in r], [x["inc_c"] for x in r]
@@ -378,6 +456,21 @@ def plus_one_day(tmp: Path, repeat: int) -> dict[str, object]:
                 ]
                 for m in models
             },
+            **(
+                {
+                    f"after {OPTIONS['settle']} more days of refreshes: +1 day wall s / cpu s, ratio cpu": [
+                        round(med([x["inc_w"] for x in later]), 3),  # type: ignore[misc]
+                        round(med([x["inc_c"] for x in later]), 3),  # type: ignore[misc]
+                        round(med([x["inc_c"] for x in later]) / med(fc), 4),  # type: ignore[misc]
+                    ],
+                    "per model, median cpu s (after those days)": {
+                        m: round(med([x["inc_models"][m][1] for x in later]), 4)  # type: ignore[index]
+                        for m in models
+                    },
+                }
+                if later
+                else {}
+            ),
             "per model full build, median wall s": {
                 m: round(med([x["full_models"][m][0] for x in r]), 3)  # type: ignore[index]
                 for m in models
@@ -417,18 +510,36 @@ def worker(checkout: Path, size: str, folder: Path) -> None:
         elif event == "done" and name in cpu:
             cpu[name] = time.process_time() - cpu[name]
 
-    for k, _line in enumerate(sys.stdin):
-        cpu.clear()
-        c0, t0 = time.process_time(), time.perf_counter()
-        full = build_models(con, project, dag, full_refresh=True, run_tests=False, report=report)
-        fc, fw = time.process_time() - c0, time.perf_counter() - t0
-        full_models = {r.model: [r.seconds, cpu.get(r.model, 0.0)] for r in full.runs}
+    def plus_one(k: object) -> None:
         # one new day for every symbol: the day after the latest, each symbol's last bar repeated
         con.execute(
             "insert into raw_prices select symbol, (select max(ts) from raw_prices) + 1, open, high, low,"
             " close, volume from raw_prices qualify row_number() over (partition by symbol order by ts desc) = 1"
         )
         record_source_version(con, "raw_prices", f"bench-plus-one-day-{k}")
+
+    for k, line in enumerate(sys.stdin):
+        if line.startswith("settle"):  # refreshes only, untimed: the days after a full build
+            for j in range(int(line.split()[1])):
+                plus_one(f"{k}-{j}")
+                build_models(con, project, dag, run_tests=False)
+            print("{}", flush=True)
+            continue
+        if line.startswith("steady"):  # one timed refresh, no full build before it
+            plus_one(k)
+            cpu.clear()
+            c0, t0 = time.process_time(), time.perf_counter()
+            res = build_models(con, project, dag, run_tests=False, report=report)
+            ic, iw = time.process_time() - c0, time.perf_counter() - t0
+            models = {r.model: [r.seconds, cpu.get(r.model, 0.0)] for r in res.runs}
+            print(json.dumps({"inc_w": iw, "inc_c": ic, "inc_models": models}), flush=True)
+            continue
+        cpu.clear()
+        c0, t0 = time.process_time(), time.perf_counter()
+        full = build_models(con, project, dag, full_refresh=True, run_tests=False, report=report)
+        fc, fw = time.process_time() - c0, time.perf_counter() - t0
+        full_models = {r.model: [r.seconds, cpu.get(r.model, 0.0)] for r in full.runs}
+        plus_one(k)
         cpu.clear()
         c0, t0 = time.process_time(), time.perf_counter()
         res = build_models(con, project, dag, run_tests=False, report=report)
@@ -539,6 +650,7 @@ BENCHES = {
     "noop": bench_noop,
     "incremental": bench_incremental,
     "plus_one_day": plus_one_day,
+    "startup": bench_startup,
     "dbt": bench_dbt,
 }
 
@@ -554,13 +666,19 @@ def main() -> None:
         default=[],
         help="incremental: another checkout (with its own .venv) measured in the same run, interleaved",
     )
+    parser.add_argument(
+        "--settle",
+        type=int,
+        default=0,
+        help="plus_one_day: then N untimed daily refreshes and --repeat timed ones (no full build between)",
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.worker, args.size, args.dir)
         return
-    OPTIONS.update(size=args.size, compare=args.compare)
+    OPTIONS.update(size=args.size, compare=args.compare, settle=args.settle)
     print(
         f"# {platform.platform()}, {os.cpu_count()} cores, python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
