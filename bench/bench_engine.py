@@ -483,6 +483,9 @@ def worker(checkout: Path, size: str, folder: Path) -> None:
     """One checkout's side of :func:`plus_one_day`: build once, then one round per stdin line."""
     global REPO
     REPO = checkout  # the project's models come from the checkout being measured
+    # and its package: a checkout may share another's venv (its editable install points elsewhere)
+    sys.path.insert(0, str(checkout))
+    os.environ["PYTHONPATH"] = str(checkout)
     import duckdb
 
     from features.config import load_project
