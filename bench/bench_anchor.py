@@ -248,8 +248,8 @@ def model_seconds(db: Path, py: str) -> dict[str, float]:
 
 
 def steps(root: Path, py: str) -> dict[str, object]:
-    """One cold ``run_build`` in a fresh process, timed per step of ``features.build.STEPS``, and
-    the interpreter + import share measured apart."""
+    """One cold ``run_build`` in a fresh process, timed per step of ``features.build.STEPS`` (wall
+    and CPU seconds), and the interpreter + import share measured apart."""
     _clean(root)
     code = """
 import json, sys, time
@@ -259,13 +259,13 @@ from features.build import STEPS, BuildContext
 from features.config import load_project
 project = load_project(Path(sys.argv[1]))
 ctx = BuildContext(project=project, db=project.warehouse_path, quiet=True, run_tests=False)
-out = {"imports + load_project": time.perf_counter() - t0}
+out = {"imports + load_project": [time.perf_counter() - t0, time.process_time()]}
 for step in STEPS:
-    c0 = time.perf_counter()
+    c0, p0 = time.perf_counter(), time.process_time()
     step(ctx)
-    out[step.__name__] = time.perf_counter() - c0
+    out[step.__name__] = [time.perf_counter() - c0, time.process_time() - p0]
 ctx.con.close()
-out["models (build log)"] = {r.model: r.seconds for r in ctx.result.runs}
+out["models (build log, wall)"] = {r.model: r.seconds for r in ctx.result.runs}
 print(json.dumps(out))
 """
     t0 = time.perf_counter()
@@ -277,7 +277,11 @@ print(json.dumps(out))
     out["bare interpreter start"] = time.perf_counter() - t0
     out["process total"] = total
     return {
-        k: (round(v, 3) if isinstance(v, float) else {m: round(s, 3) for m, s in v.items()})
+        k: round(v, 3)
+        if isinstance(v, float)
+        else [round(x, 3) for x in v]
+        if isinstance(v, list)
+        else {m: round(s, 3) for m, s in v.items()}
         for k, v in out.items()
     }
 
@@ -292,6 +296,7 @@ def main() -> None:
     )
     parser.add_argument("--dbt", type=Path, default=DBT_VENV / "bin" / "dbt")
     parser.add_argument("--steps", action="store_true", help="also time each build step in-process")
+    parser.add_argument("--steps-only", action="store_true", help="only the per-step timing (no rounds)")
     parser.add_argument("--keep", type=Path, help="build in this folder and keep it")
     args = parser.parse_args()
     fstores = args.fstore or [str(Path(sys.executable).parent / "fstore")]
@@ -318,6 +323,10 @@ def _bench(tmp: Path, fstores: list[str], args: argparse.Namespace) -> None:
             [exe, "build", "--quiet", "--project", str(root)]
         )  # writes the mapping file; warms the page cache
         roots.append(root)
+    if args.steps_only:
+        for k, exe in enumerate(fstores):
+            print(f"steps fstore[{k}] cold:", json.dumps(steps(roots[k], str(Path(exe).parent / "python"))))
+        return
     py = sys.executable
     dbt = args.dbt if args.dbt.exists() else None
     proj = dbt_project(tmp, parquet) if dbt else None
