@@ -13,6 +13,10 @@ which. Figures (lookback 60, batch 1024 unless noted):
 * gather bytes/s: bytes of X produced per second by ``batches()`` vs a large single-thread numpy copy;
 * samples/s vs a per-sample ``torch.utils.data.Dataset`` + ``DataLoader`` over the same block;
 * warehouse open → first batch, seconds (in a fresh process, imports excluded and shown apart);
+* train + valid + test, as a training run loads them (``WindowDataset.splits``: one open, one read of
+  the row metadata; on code without it, three ``from_warehouse`` calls sharing the train statistics):
+  seconds, CPU seconds and peak RSS growth over the three blocks, best of three fresh processes
+  (``--splits-only`` runs just this);
 * peak RSS growth while loading (open → first batch) vs the float32 block, at two sizes: the default
   project's warehouse and a large ``training_set`` written directly in DuckDB by :func:`make_large`
   (2,000 assets × up to 5,000 business days × the default project's 11 features; ``--large-db PATH``
@@ -244,6 +248,8 @@ def child_first_batch(db: str, mode: str) -> dict:
             "open_to_first_batch_cpu_s": time.process_time() - c1,
             "x_shape": list(x.shape),
         }
+    if mode == "splits":
+        return _child_splits(db, imports)
     import tracemalloc
 
     traced = mode == "memory-traced"
@@ -267,6 +273,62 @@ def child_first_batch(db: str, mode: str) -> dict:
         "samples": len(ds),
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def _load_three(db: str) -> dict:
+    """train, valid and test the way a training run loads them."""
+    from training.loader import WindowDataset
+
+    if hasattr(WindowDataset, "splits"):
+        return WindowDataset.splits(db, ("train", "valid", "test"), lookback=LOOKBACK)
+    train = WindowDataset.from_warehouse(db, "train", lookback=LOOKBACK)  # before one-read splits
+    rest = {
+        s: WindowDataset.from_warehouse(db, s, lookback=LOOKBACK, stats=train.stats)
+        for s in ("valid", "test")
+    }
+    return {"train": train, **rest}
+
+
+def _child_splits(db: str, imports: float) -> dict:
+    peak = PeakRSS()
+    t1, c1 = time.perf_counter(), time.process_time()
+    data = _load_three(db)
+    wall, cpu = time.perf_counter() - t1, time.process_time() - c1
+    out = peak.stop()
+    return {
+        **out,
+        "imports_s": imports,
+        "splits_s": wall,
+        "splits_cpu_s": cpu,
+        "blocks_bytes": sum(ds.block_bytes for ds in data.values()),
+        "samples": {split: len(ds) for split, ds in data.items()},
+    }
+
+
+def splits_figures(db: Path, runs: int = 3) -> dict:
+    """Loading train + valid + test in fresh child processes: the best wall, CPU and peak of ``runs``."""
+    best: dict = {}
+    for _ in range(runs):
+        cmd = [sys.executable, __file__, "--child", "splits", "--db", str(db)]
+        child = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        got = json.loads(child.stdout.strip().splitlines()[-1])
+        for key in ("splits_s", "splits_cpu_s", "rss_peak_growth"):
+            got[key] = min(got[key], best.get(key, got[key]))
+        best = got
+    return best
+
+
+def _splits_rows(m: dict) -> list[tuple[str, str]]:
+    blocks = m["blocks_bytes"]
+    counts = ", ".join(f"{split} {n:,}" for split, n in m["samples"].items())
+    return [
+        (
+            "train + valid + test load (a run's data step)",
+            f"{m['splits_s']:.2f} s, CPU {m['splits_cpu_s']:.2f} s; peak RSS growth "
+            f"{m['rss_peak_growth'] / 2**20:.1f} MiB = {m['rss_peak_growth'] / blocks:.2f}x the three blocks"
+            f" of {blocks / 2**20:.1f} MiB ({counts} windows)",
+        )
+    ]
 
 
 def memory_figures(db: Path, runs: int = 2) -> dict:
@@ -424,7 +486,9 @@ def gpu_figures(db: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print a markdown table too")
-    parser.add_argument("--child", choices=["time", "memory", "memory-traced"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=["time", "memory", "memory-traced", "splits"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--db", help="a warehouse file to read instead of the default project's")
     parser.add_argument(
         "--large-db",
@@ -434,6 +498,9 @@ def main() -> int:
         "--memory-only", action="store_true", help="only peak RSS at the default and the large size"
     )
     parser.add_argument("--no-large", action="store_true", help="skip the large size")
+    parser.add_argument(
+        "--splits-only", action="store_true", help="only the train + valid + test load (time and peak RSS)"
+    )
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child_first_batch(args.db, args.child)))
@@ -445,6 +512,13 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         db, what = (Path(args.db), f"warehouse {args.db}") if args.db else find_data(Path(tmp))
+        if args.splits_only:
+            rows = [("data", what), *_splits_rows(splits_figures(db))]
+            width = max(len(k) for k, _ in rows)
+            for k, v in rows:
+                print(f"{k:<{width}}  {v}")
+            return 0
+        splits = splits_figures(db)
         large = None
         if not args.no_large:
             large_db = Path(args.large_db) if args.large_db else Path(tmp) / "large.duckdb"
@@ -507,6 +581,7 @@ def main() -> int:
                 f" (imports {first['imports_s']:.2f} s before it, not counted)",
             ),
         ]
+    rows += _splits_rows(splits)
     rows += _memory_rows("default", first)
     if large is not None:
         rows += [("large", f"make_large(): {large['samples']:,} train windows")]

@@ -422,17 +422,32 @@ def check_symbols_known(con: duckdb.DuckDBPyConnection, symbols: Iterable[str], 
         raise unknown_symbols_error(missing, source=source, next_id=row[0], version=row[1])
 
 
-def current_version(con: duckdb.DuckDBPyConnection) -> str:
-    """The newest mapping version in the warehouse's ``mapping_versions``."""
-    version = scalar(con, "select version from mapping_versions order by seq desc limit 1")
-    if version is None:
+def current_version(con: duckdb.DuckDBPyConnection, *, required: bool = True) -> str | None:
+    """The current mapping version: the ``mapping_versions`` row with the largest seq.
+
+    A warehouse without one is an error, or None when not ``required`` (the training loader also
+    reads bare warehouses that hold only a ``training_set``).
+    """
+    version = None
+    if table_exists(con, "mapping_versions"):
+        version = scalar(con, "select version from mapping_versions order by seq desc limit 1")
+    if version is None and required:
         raise MappingError("the warehouse has no mapping version yet", hint="run `fstore build`")
-    return version
+    return None if version is None else str(version)
 
 
-def num_embeddings(con: duckdb.DuckDBPyConnection) -> int:
-    """max(asset_id) + 1 over dim_symbol: the rows an nn.Embedding needs."""
-    return int(scalar(con, "select coalesce(max(asset_id), -1) + 1 from dim_symbol"))
+def num_embeddings(con: duckdb.DuckDBPyConnection, *, fallback: str | None = None) -> int:
+    """``max(asset_id) + 1`` over ``dim_symbol`` (every ID ever issued): the rows an nn.Embedding needs.
+
+    Without ``dim_symbol`` (a bare warehouse) the same over the relation named ``fallback``, else 0.
+    """
+    if table_exists(con, "dim_symbol"):
+        source = "dim_symbol"
+    elif fallback is not None and table_exists(con, fallback):
+        source = quote_ident(fallback)
+    else:
+        return 0
+    return int(scalar(con, f"select coalesce(max(asset_id), -1) + 1 from {source}"))
 
 
 @dataclass(frozen=True)

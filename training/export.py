@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from features.warehouse import atomic_path
+
 if TYPE_CHECKING:
     from training.loader import WindowDataset
 
@@ -21,19 +23,21 @@ if TYPE_CHECKING:
 def export_windows(dataset: WindowDataset, path: str | Path) -> Path:
     """Write every window of ``dataset`` to ``path`` (.npz, uncompressed: it is mostly floats)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = dataset.to_arrays()
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(
-        tmp,
-        **arrays,
-        feature_names=np.array(dataset.feature_names, dtype=str),
-        mapping_version=np.array(dataset.mapping_version or "", dtype=str),
-        fingerprint=np.array(dataset.fingerprint, dtype=str),
-        split=np.array(dataset.split, dtype=str),
-        norm_mode=np.array(dataset.stats.mode, dtype=str),
-        norm_mean=dataset.stats.mean,
-        norm_std=dataset.stats.std,
-    )
-    tmp.replace(path)  # a reader never sees half a file
+    # a reader never sees half a file; the temp name ends in .npz so np.savez adds nothing to it
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(
+            tmp,
+            **arrays,
+            feature_names=np.array(dataset.feature_names, dtype=str),
+            mapping_version=np.array(dataset.mapping_version or "", dtype=str),
+            fingerprint=np.array(dataset.fingerprint, dtype=str),
+            split=np.array(dataset.split, dtype=str),
+            norm_mode=np.array(dataset.stats.mode, dtype=str),
+            norm_mean=dataset.stats.mean,
+            norm_std=dataset.stats.std,
+        )
     return path
+
+
+__all__ = ["export_windows"]

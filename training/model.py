@@ -28,11 +28,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from features.config import COMBINES, ENCODERS, TASKS
 from features.errors import ConfigError, TrainingError
 
-ENCODERS = ("gru", "lstm", "tcn")
-COMBINES = ("concat", "add", "attention", "separate", "none")
-TASKS = ("classification", "regression")
 EMBEDDING_DIMS = (4, 32)  # inclusive range; train_embeddings stores vectors as FLOAT[32]
 
 
@@ -77,6 +75,49 @@ class _TCN(nn.Module):
         return h.transpose(1, 2)  # (B, L, H)
 
 
+def _check_arguments(
+    num_assets: int,
+    embedding_dim: int,
+    feature_dim: int,
+    encoder: str,
+    combine: str,
+    task: str,
+    hidden: int,
+    layers: int,
+    dropout: float,
+) -> None:
+    """Every problem with TradingModel's arguments, in one ConfigError."""
+    problems = []
+    if num_assets < 1:
+        problems.append(f"num_assets must be at least 1, got {num_assets}")
+    if feature_dim < 1:
+        problems.append(f"feature_dim must be at least 1, got {feature_dim}")
+    lo, hi = EMBEDDING_DIMS
+    if not lo <= embedding_dim <= hi:
+        problems.append(f"asset_embedding_dim must be in {lo}..{hi}, got {embedding_dim}")
+    for name, value, allowed in (
+        ("encoder", encoder, ENCODERS),
+        ("combine", combine, COMBINES),
+        ("task", task, TASKS),
+    ):
+        if value not in allowed:
+            problems.append(f"[model] {name} = {value!r}: choose one of {', '.join(allowed)}")
+    if hidden < 1 or layers < 1 or not 0.0 <= dropout < 1.0:
+        problems.append(
+            f"need hidden >= 1, layers >= 1, 0 <= dropout < 1 (got {hidden}, {layers}, {dropout})"
+        )
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def _encoder(kind: str, in_dim: int, hidden: int, layers: int, dropout: float) -> nn.Module:
+    """The sequence encoder: a causal TCN, or a batch-first GRU / LSTM."""
+    if kind == "tcn":
+        return _TCN(in_dim, hidden, layers, dropout)
+    rnn = nn.GRU if kind == "gru" else nn.LSTM
+    return rnn(in_dim, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+
+
 class TradingModel(nn.Module):
     """Sequence encoder + per-asset embedding + one head; see the module docstring."""
 
@@ -96,30 +137,11 @@ class TradingModel(nn.Module):
         mapping_version: str | None = None,
     ) -> None:
         super().__init__()
-        problems = []
-        if num_assets < 1:
-            problems.append(f"num_assets must be at least 1, got {num_assets}")
-        if feature_dim < 1:
-            problems.append(f"feature_dim must be at least 1, got {feature_dim}")
-        lo, hi = EMBEDDING_DIMS
-        if not lo <= asset_embedding_dim <= hi:
-            problems.append(f"asset_embedding_dim must be in {lo}..{hi}, got {asset_embedding_dim}")
-        for name, value, allowed in (
-            ("encoder", encoder, ENCODERS),
-            ("combine", combine, COMBINES),
-            ("task", task, TASKS),
-        ):
-            if value not in allowed:
-                problems.append(f"[model] {name} = {value!r}: choose one of {', '.join(allowed)}")
-        if hidden < 1 or layers < 1 or not 0.0 <= dropout < 1.0:
-            problems.append(
-                f"need hidden >= 1, layers >= 1, 0 <= dropout < 1 (got {hidden}, {layers}, {dropout})"
-            )
-        if problems:
-            raise ConfigError("; ".join(problems))
+        _check_arguments(
+            num_assets, asset_embedding_dim, feature_dim, encoder, combine, task, hidden, layers, dropout
+        )
         if mapping is not None:
             check_num_embeddings(num_assets, mapping, mapping_version)
-
         self.num_assets = num_assets
         self.embedding_dim = asset_embedding_dim
         self.feature_dim = feature_dim
@@ -127,35 +149,39 @@ class TradingModel(nn.Module):
         self.combine = combine
         self.task = task
         self.mapping_version = mapping_version
-        d, h = asset_embedding_dim, hidden
-
-        self.asset_embedding = nn.Embedding(num_assets, d) if combine != "none" else None
+        self.asset_embedding = nn.Embedding(num_assets, asset_embedding_dim) if combine != "none" else None
         if self.asset_embedding is not None:
             # small start (std 0.1, not N(0, 1)): what the rows learn, not their random draw,
             # then dominates their cosine similarities
             nn.init.normal_(self.asset_embedding.weight, std=0.1)
-        enc_in = feature_dim
-        if combine == "concat":
-            enc_in = feature_dim + d
-        elif combine == "add":
-            self.feature_proj = nn.Linear(feature_dim, h)
+        # submodules are created in this order (embedding, input join, encoder, output join, head) so a
+        # seed gives the same initial weights as it always has
+        enc_in = self._build_input(asset_embedding_dim, hidden)
+        self.encoder = _encoder(encoder, enc_in, hidden, layers, dropout)
+        head_in = self._build_join(asset_embedding_dim, hidden)
+        self.head = nn.Sequential(
+            nn.Linear(head_in, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1)
+        )
+
+    def _build_input(self, d: int, h: int) -> int:
+        """Layers that join the embedding before the encoder (concat, add); returns the encoder's input width."""
+        if self.combine == "concat":
+            return self.feature_dim + d
+        if self.combine == "add":
+            self.feature_proj = nn.Linear(self.feature_dim, h)
             self.embed_proj = nn.Linear(d, h, bias=False)
-            enc_in = h
-        if encoder == "tcn":
-            self.encoder = _TCN(enc_in, h, layers, dropout)
-        else:
-            rnn = nn.GRU if encoder == "gru" else nn.LSTM
-            self.encoder = rnn(
-                enc_in, h, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0
-            )
-        head_in = h
-        if combine == "attention":
+            return h
+        return self.feature_dim
+
+    def _build_join(self, d: int, h: int) -> int:
+        """Layers that join the embedding after the encoder (attention, separate); returns the head's input width."""
+        if self.combine == "attention":
             self.query = nn.Linear(d, h)
-            head_in = 2 * h  # attended context + last step
-        elif combine == "separate":
+            return 2 * h  # attended context + last step
+        if self.combine == "separate":
             self.embed_mlp = nn.Sequential(nn.Linear(d, h), nn.GELU())
-            head_in = 2 * h
-        self.head = nn.Sequential(nn.Linear(head_in, h), nn.GELU(), nn.Dropout(dropout), nn.Linear(h, 1))
+            return 2 * h
+        return h
 
     @classmethod
     def from_config(

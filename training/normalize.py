@@ -17,10 +17,11 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from features.config import NORMALIZE_MODES
 from features.errors import ConfigError
-from training.source import first_row
+from features.warehouse import first_row, quote_ident
 
-MODES = ("global", "per_asset", "none")
+_FILL_ROWS = 1 << 16  # rows per step of normalize_block's NaN fill: its mask is never a full (N, F) array
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,10 +77,6 @@ class NormStats:
             )
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _clean(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = np.where(np.isfinite(mean), mean, 0.0)
     std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
@@ -95,13 +92,13 @@ def fit_stats(
     num_embeddings: int,
 ) -> NormStats:
     """Fit z-score statistics in DuckDB over the training rows (``ts <= train_end``) alone."""
-    if mode not in MODES:
-        raise ConfigError(f"[loader] normalize = {mode!r}: choose one of {', '.join(MODES)}")
+    if mode not in NORMALIZE_MODES:
+        raise ConfigError(f"[loader] normalize = {mode!r}: choose one of {', '.join(NORMALIZE_MODES)}")
     f = len(feature_names)
     if mode == "none":
         return NormStats(mode, tuple(feature_names), np.zeros(f), np.ones(f), None)
     # NaN counts as missing, like NULL: nullif(x, 'nan') drops it from the aggregates.
-    vals = [f"nullif({_quote(c)}::double, 'nan'::double)" for c in feature_names]
+    vals = [f"nullif({quote_ident(c)}::double, 'nan'::double)" for c in feature_names]
     aggs = ", ".join(f"avg({v}), stddev_pop({v})" for v in vals)
     row = first_row(con, f"select {aggs} from {relation} where ts <= ?", [train_end])
     both = np.array([np.nan if v is None else float(v) for v in row], dtype=np.float64)
@@ -121,3 +118,24 @@ def fit_stats(
         mean[asset] = np.where(np.isfinite(m), m, g_mean)
         std[asset] = np.where(np.isfinite(s), np.where(s > 0, s, 1.0), g_std)
     return NormStats(mode, tuple(feature_names), mean, std, train_end)
+
+
+def normalize_block(
+    block: np.ndarray, f: int, stats: NormStats, seg_start: np.ndarray, seg_asset: np.ndarray, *, fill: bool
+) -> None:
+    """z-score the first ``f`` channels of ``block`` in place (rows in asset segments ``seg_start`` /
+    ``seg_asset``); with ``fill``, NaN → 0 (the training mean), and any channels past ``f`` become the
+    0/1 missing indicators. Row range by row range, so the NaN mask is never a full (N, F) array."""
+    stats.apply_(block[:, :f], seg_start, seg_asset)
+    if not fill:
+        return
+    indicator = block.shape[1] > f
+    for a in range(0, len(block), _FILL_ROWS):
+        part = block[a : a + _FILL_ROWS, :f]
+        holes = np.isnan(part)
+        if indicator:
+            block[a : a + _FILL_ROWS, f:] = holes
+        np.copyto(part, 0.0, where=holes)  # 0 after z-scoring = the training mean
+
+
+__all__ = ["NormStats", "fit_stats", "normalize_block"]

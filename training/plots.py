@@ -13,9 +13,11 @@ matplotlib's Agg backend: no display needed.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from features.warehouse import atomic_path
 from training.embeddings import Embeddings, cosine_matrix
 
 _CATEGORY_COLOURS = {"sectors": "#1f77b4", "etfs": "#2ca02c", "crypto": "#d62728"}
@@ -28,6 +30,15 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(plt: Any, fig: Any, path: Path, *, dpi: int) -> None:
+    """Write ``fig`` as a PNG at ``path`` whole (temp file, fsync, rename), then free it."""
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
+    finally:
+        plt.close(fig)
 
 
 def _order(emb: Embeddings) -> np.ndarray:
@@ -64,8 +75,7 @@ def similarity_heatmap(emb: Embeddings, path: Path) -> Path:
     ax.set_title(f"cosine similarity of asset embeddings\nrun {emb.run_id}, epoch {emb.epoch}", fontsize=11)
     fig.colorbar(im, ax=ax, orientation="horizontal", fraction=0.03, pad=0.06, label="cosine similarity")
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    _save(plt, fig, path, dpi=150)
     return path
 
 
@@ -89,8 +99,7 @@ def pca_scatter(emb: Embeddings, path: Path) -> Path:
     ax.legend(title="category")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    _save(plt, fig, path, dpi=150)
     return path
 
 
@@ -135,8 +144,7 @@ def training_curves(run_id: str, metrics: list[dict], best_epoch: int | None, pa
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(f"run {run_id}")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(plt, fig, path, dpi=120)
     return path
 
 

@@ -38,7 +38,7 @@ import duckdb
 import numpy as np
 
 from features.errors import TrainingError
-from features.warehouse import connect
+from features.warehouse import connect, table_exists, transaction
 
 VECTOR_WIDTH = 32  # FLOAT[32]: the largest asset_embedding_dim the model accepts
 LOCK_WAIT_S = 60.0  # how long a log write waits for another writer (a build) to let go
@@ -79,13 +79,8 @@ def writing(db: str | Path, *, wait_s: float = LOCK_WAIT_S) -> Iterator[duckdb.D
     con = connect(db, wait_s=wait_s)
     try:
         ensure_tables(con)
-        con.execute("begin")
-        yield con
-        con.execute("commit")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("rollback")
-        raise
+        with transaction(con):
+            yield con
     finally:
         con.close()
 
@@ -142,47 +137,76 @@ class RunRecord:
 
 
 def start_run(db: str | Path, rec: RunRecord) -> None:
+    """Record a new run: status ``running``, this process's pid and host."""
     with writing(db) as con:
-        con.execute(
-            "insert into train_runs (run_id, status, started_at, config, mapping_version, dataset_fingerprint,"
-            " git_commit, device, num_params, num_embeddings, embedding_dim, encoder, combine, task,"
-            " epochs_done, checkpoint, init_from, pid, host)"
-            " values (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
-            [
-                rec.run_id,
-                _now(),
-                json.dumps(rec.config, sort_keys=True),
-                rec.mapping_version,
-                rec.dataset_fingerprint,
-                rec.git_commit,
-                rec.device,
-                rec.num_params,
-                rec.num_embeddings,
-                rec.embedding_dim,
-                rec.encoder,
-                rec.combine,
-                rec.task,
-                rec.checkpoint,
-                rec.init_from,
-                os.getpid(),
-                socket.gethostname(),
-            ],
-        )
+        insert_run(con, rec)
+
+
+def insert_run(con: duckdb.DuckDBPyConnection, rec: RunRecord) -> None:
+    """:func:`start_run` on an open :func:`writing` connection."""
+    con.execute(
+        "insert into train_runs (run_id, status, started_at, config, mapping_version, dataset_fingerprint,"
+        " git_commit, device, num_params, num_embeddings, embedding_dim, encoder, combine, task,"
+        " epochs_done, checkpoint, init_from, pid, host)"
+        " values (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+        [
+            rec.run_id,
+            _now(),
+            json.dumps(rec.config, sort_keys=True),
+            rec.mapping_version,
+            rec.dataset_fingerprint,
+            rec.git_commit,
+            rec.device,
+            rec.num_params,
+            rec.num_embeddings,
+            rec.embedding_dim,
+            rec.encoder,
+            rec.combine,
+            rec.task,
+            rec.checkpoint,
+            rec.init_from,
+            os.getpid(),
+            socket.gethostname(),
+        ],
+    )
+
+
+AssetRow = tuple[int, str | None, str | None, str | None]  # asset_id, symbol, category, subcategory
+
+
+def asset_rows(con: duckdb.DuckDBPyConnection) -> list[AssetRow]:
+    """(asset_id, symbol, category, subcategory) of every ID in ``dim_symbol``, for embedding logs."""
+    if not table_exists(con, "dim_symbol", views=False):
+        return []
+    cols = {r[0] for r in con.execute("describe dim_symbol").fetchall()}
+    cat = "category" if "category" in cols else "null"
+    sub = "subcategory" if "subcategory" in cols else "null"
+    return [
+        (int(a), s, c, sc)
+        for a, s, c, sc in con.execute(
+            f"select asset_id, symbol, {cat}, {sub} from dim_symbol order by asset_id"
+        ).fetchall()
+    ]
 
 
 def resume_run(db: str | Path, run_id: str, *, device: str) -> None:
     """Mark a run ``running`` again under this process; drop what it logged after its checkpoint."""
     with writing(db) as con:
-        con.execute(
-            "update train_runs set status = 'running', ended_at = null, error = null, resumed_at = ?,"
-            " device = ?, pid = ?, host = ? where run_id = ?",
-            [_now(), device, os.getpid(), socket.gethostname(), run_id],
-        )
-        done = con.execute("select epochs_done from train_runs where run_id = ?", [run_id]).fetchall()[0][0]
-        for table in ("train_metrics", "train_embeddings", "train_embedding_stats"):
-            con.execute(f"delete from {table} where run_id = ? and epoch > ?", [run_id, done])
-        # the test score belongs to the best epoch, which the continued run may change
-        con.execute("delete from train_metrics where run_id = ? and split = 'test'", [run_id])
+        reopen_run(con, run_id, device=device)
+
+
+def reopen_run(con: duckdb.DuckDBPyConnection, run_id: str, *, device: str) -> None:
+    """:func:`resume_run` on an open :func:`writing` connection."""
+    con.execute(
+        "update train_runs set status = 'running', ended_at = null, error = null, resumed_at = ?,"
+        " device = ?, pid = ?, host = ? where run_id = ?",
+        [_now(), device, os.getpid(), socket.gethostname(), run_id],
+    )
+    done = con.execute("select epochs_done from train_runs where run_id = ?", [run_id]).fetchall()[0][0]
+    for table in ("train_metrics", "train_embeddings", "train_embedding_stats"):
+        con.execute(f"delete from {table} where run_id = ? and epoch > ?", [run_id, done])
+    # the test score belongs to the best epoch, which the continued run may change
+    con.execute("delete from train_metrics where run_id = ? and split = 'test'", [run_id])
 
 
 def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -199,36 +223,68 @@ def log_epoch(
     *,
     embedding: np.ndarray | None = None,
     previous: np.ndarray | None = None,
-    assets: Sequence[tuple[int, str | None, str | None, str | None]] = (),
+    assets: Sequence[AssetRow] = (),
     best_epoch: int | None = None,
     best_valid_loss: float | None = None,
 ) -> None:
     """One epoch: its metric rows, the embedding table (+ norms, drift vs ``previous``), progress."""
-    now = _now()
     with writing(db) as con:
-        for m in metrics:
-            con.execute(
-                "insert into train_metrics values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    run_id,
-                    epoch,
-                    m["split"],
-                    m.get("loss"),
-                    m.get("accuracy"),
-                    m.get("auc"),
-                    m.get("ic"),
-                    m.get("samples"),
-                    m.get("samples_per_s"),
-                    now,
-                ],
-            )
-        if embedding is not None:
-            _log_embedding(con, run_id, epoch, embedding, previous, assets)
-        con.execute(
-            "update train_runs set epochs_done = ?, best_epoch = coalesce(?, best_epoch),"
-            " best_valid_loss = coalesce(?, best_valid_loss) where run_id = ?",
-            [epoch, best_epoch, best_valid_loss, run_id],
+        write_epoch(
+            con,
+            run_id,
+            epoch,
+            metrics,
+            embedding=embedding,
+            previous=previous,
+            assets=assets,
+            best_epoch=best_epoch,
+            best_valid_loss=best_valid_loss,
         )
+
+
+def write_epoch(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    epoch: int,
+    metrics: Sequence[dict[str, Any]],
+    *,
+    embedding: np.ndarray | None = None,
+    previous: np.ndarray | None = None,
+    assets: Sequence[AssetRow] = (),
+    best_epoch: int | None = None,
+    best_valid_loss: float | None = None,
+) -> None:
+    """:func:`log_epoch` on an open :func:`writing` connection."""
+    now = _now()
+    for m in metrics:
+        _insert_metrics(con, run_id, epoch, m["split"], m, now)
+    if embedding is not None:
+        _log_embedding(con, run_id, epoch, embedding, previous, assets)
+    con.execute(
+        "update train_runs set epochs_done = ?, best_epoch = coalesce(?, best_epoch),"
+        " best_valid_loss = coalesce(?, best_valid_loss) where run_id = ?",
+        [epoch, best_epoch, best_valid_loss, run_id],
+    )
+
+
+def _insert_metrics(
+    con: duckdb.DuckDBPyConnection, run_id: str, epoch: int, split: str, m: dict[str, Any], at: datetime
+) -> None:
+    con.execute(
+        "insert into train_metrics values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            epoch,
+            split,
+            m.get("loss"),
+            m.get("accuracy"),
+            m.get("auc"),
+            m.get("ic"),
+            m.get("samples"),
+            m.get("samples_per_s"),
+            at,
+        ],
+    )
 
 
 def _log_embedding(
@@ -237,7 +293,7 @@ def _log_embedding(
     epoch: int,
     weight: np.ndarray,
     previous: np.ndarray | None,
-    assets: Sequence[tuple[int, str | None, str | None, str | None]],
+    assets: Sequence[AssetRow],
 ) -> None:
     import pyarrow as pa
 
@@ -298,11 +354,16 @@ def finish_run(
     *,
     test: dict[str, Any] | None = None,
     error: str | None = None,
+    test_epoch: int | None = None,
 ) -> None:
+    """Mark the run ``status`` (ended now); ``test`` metrics go to ``train_runs`` and, with
+    ``test_epoch``, to ``train_metrics`` as that epoch's test row, in the same transaction."""
     if status not in STATUSES:
         raise ValueError(f"unknown run status {status!r}")
     test = test or {}
     with writing(db) as con:
+        if test_epoch is not None and test:
+            write_evaluation(con, run_id, test_epoch, "test", test)
         con.execute(
             "update train_runs set status = ?, ended_at = ?, error = ?,"
             " test_loss = coalesce(?, test_loss), test_accuracy = coalesce(?, test_accuracy),"
@@ -323,29 +384,22 @@ def finish_run(
 def log_evaluation(db: str | Path, run_id: str, epoch: int, split: str, metrics: dict[str, Any]) -> None:
     """``fstore evaluate``: replace the run's metric row for (epoch, split); test results also go to train_runs."""
     with writing(db) as con:
+        write_evaluation(con, run_id, epoch, split, metrics)
+
+
+def write_evaluation(
+    con: duckdb.DuckDBPyConnection, run_id: str, epoch: int, split: str, metrics: dict[str, Any]
+) -> None:
+    """:func:`log_evaluation` on an open :func:`writing` connection."""
+    con.execute(
+        "delete from train_metrics where run_id = ? and epoch = ? and split = ?", [run_id, epoch, split]
+    )
+    _insert_metrics(con, run_id, epoch, split, metrics, _now())
+    if split == "test":
         con.execute(
-            "delete from train_metrics where run_id = ? and epoch = ? and split = ?", [run_id, epoch, split]
+            "update train_runs set test_loss = ?, test_accuracy = ?, test_auc = ?, test_ic = ? where run_id = ?",
+            [metrics.get("loss"), metrics.get("accuracy"), metrics.get("auc"), metrics.get("ic"), run_id],
         )
-        con.execute(
-            "insert into train_metrics values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                run_id,
-                epoch,
-                split,
-                metrics.get("loss"),
-                metrics.get("accuracy"),
-                metrics.get("auc"),
-                metrics.get("ic"),
-                metrics.get("samples"),
-                metrics.get("samples_per_s"),
-                _now(),
-            ],
-        )
-        if split == "test":
-            con.execute(
-                "update train_runs set test_loss = ?, test_accuracy = ?, test_auc = ?, test_ic = ? where run_id = ?",
-                [metrics.get("loss"), metrics.get("accuracy"), metrics.get("auc"), metrics.get("ic"), run_id],
-            )
 
 
 # ----------------------------------------------------------------------------------- stale runs
@@ -397,10 +451,7 @@ def mark_stale_runs(db: str | Path) -> list[str]:
 
 
 def _has_runs(con: duckdb.DuckDBPyConnection) -> bool:
-    rows = con.execute(
-        "select count(*) from duckdb_tables() where table_name = 'train_runs' and schema_name = 'main'"
-    ).fetchall()
-    return bool(rows[0][0])
+    return table_exists(con, "train_runs", views=False)
 
 
 RUN_COLUMNS = (  # (train_runs column, short name shown by `fstore runs`)
@@ -469,17 +520,23 @@ def read_metrics(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, 
 __all__ = [
     "STATUSES",
     "VECTOR_WIDTH",
+    "AssetRow",
     "RunRecord",
+    "asset_rows",
     "ensure_tables",
     "finish_run",
+    "insert_run",
     "list_runs",
     "log_epoch",
     "log_evaluation",
     "mark_stale_runs",
     "new_run_id",
+    "reopen_run",
     "resolve_run",
     "resume_run",
     "stale_runs",
     "start_run",
+    "write_epoch",
+    "write_evaluation",
     "writing",
 ]

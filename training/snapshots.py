@@ -17,19 +17,10 @@ from pathlib import Path
 
 import duckdb
 
+from features.dimension import current_version, num_embeddings
 from features.errors import ConfigError, TrainingError
-from training.source import (
-    TRAINING_SET,
-    Source,
-    feature_columns,
-    first_row,
-    label_columns,
-    parquet_relation,
-    relation_exists,
-    training_set_fingerprint,
-)
-from training.source import mapping_version as current_mapping_version
-from training.source import num_embeddings as current_num_embeddings
+from features.warehouse import atomic_path, atomic_write, quote_ident, scalar, table_exists
+from training.source import TRAINING_SET, Source, feature_columns, label_columns, training_set_fingerprint
 
 TABLE = "dataset_snapshots"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -47,8 +38,13 @@ class Snapshot:
     features: tuple[str, ...]
 
     def source(self, con: duckdb.DuckDBPyConnection) -> Source:
-        """The snapshot as the loader's input."""
-        relation = parquet_relation(self.path)
+        """The snapshot as the loader's input: its Parquet file registered on ``con`` as a view.
+
+        The path goes to DuckDB through its relation API (``read_parquet``), never into SQL text.
+        """
+        view = f"_fstore_snapshot_{self.name}"
+        con.register(view, con.read_parquet(self.path))
+        relation = quote_ident(view)
         return Source(
             relation=relation,
             feature_names=self.features,
@@ -84,7 +80,7 @@ def _from_row(row: tuple) -> Snapshot:
 
 def list_snapshots(con: duckdb.DuckDBPyConnection) -> list[Snapshot]:
     """Every snapshot recorded in the warehouse, oldest first."""
-    if not relation_exists(con, TABLE):
+    if not table_exists(con, TABLE):
         return []
     rows = con.execute(
         f"select name, created_at, fingerprint, rows, mapping_version, path, num_embeddings, features"
@@ -127,22 +123,19 @@ def create_snapshot(con: duckdb.DuckDBPyConnection, name: str, folder: str | Pat
         )
     fingerprint = training_set_fingerprint(con)
     features = feature_columns(con, TRAINING_SET)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".parquet.tmp")
-    con.execute(
-        f"copy (select * from {TRAINING_SET} order by asset_id, ts) to '{str(tmp).replace(chr(39), chr(39) * 2)}'"
-        " (format parquet)"
-    )
-    rows = first_row(con, f"select count(*) from {parquet_relation(tmp)}")[0]
-    tmp.rename(path)  # the name appears only once the file is complete
+    ordered = con.sql(f"select * from {quote_ident(TRAINING_SET)} order by asset_id, ts")
+    with atomic_path(path, suffix=".parquet") as tmp:  # the name appears only once the file is complete
+        # DuckDB's relation API takes the path as a value (COPY ... TO ? binds only on DuckDB >= 1.4)
+        ordered.write_parquet(str(tmp))
+        rows = scalar(con, "select count(*) from read_parquet(?)", [str(tmp)])
     snap = Snapshot(
         name=name,
         created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0),
         fingerprint=fingerprint,
         rows=int(rows),
-        mapping_version=current_mapping_version(con),
+        mapping_version=current_version(con, required=False),
         path=str(path),
-        num_embeddings=current_num_embeddings(con, TRAINING_SET),
+        num_embeddings=num_embeddings(con, fallback=TRAINING_SET),
         features=features,
     )
     _ensure_table(con)
@@ -160,5 +153,8 @@ def create_snapshot(con: duckdb.DuckDBPyConnection, name: str, folder: str | Pat
         ],
     )
     meta = asdict(snap) | {"created_at": snap.created_at.isoformat(), "features": list(snap.features)}
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
     return snap
+
+
+__all__ = ["Snapshot", "check_name", "create_snapshot", "get_snapshot", "list_snapshots"]

@@ -1,8 +1,15 @@
 """Where the loader's rows come from: the warehouse's ``training_set`` or a frozen snapshot of it.
 
-A :class:`Source` names the relation to read (a table, or ``read_parquet`` over a snapshot file),
-its feature and label columns, the asset-ID mapping version it was built with, ``num_embeddings``
-for ``nn.Embedding`` and a content fingerprint. Nothing here reads the feature values themselves.
+A :class:`Source` names the relation to read (the table, or a snapshot's Parquet file registered as
+a view), its feature and label columns, the asset-ID mapping version it was built with,
+``num_embeddings`` for ``nn.Embedding`` and a content fingerprint. Nothing here reads the feature
+values themselves.
+
+The asset-ID facts have one reader each: the mapping version and ``num_embeddings`` are the
+dimension's (``features.dimension.current_version`` / ``num_embeddings``), the recorded fingerprint is
+read from the build engine's bookkeeping table (``features.models.state.MODELS_TABLE``, keyed by
+``model``), the content fingerprint is the warehouse toolkit's; :func:`check_asset_ids` is the one
+check that the data's IDs fit the embedding table.
 
 Feature list: the ``training_features(position, feature)`` relation when the warehouse has one,
 otherwise every numeric column of ``training_set`` except ``asset_id`` and the label columns
@@ -11,18 +18,18 @@ otherwise every numeric column of ``training_set`` except ``asset_id`` and the l
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 
+from features.dimension import current_version, num_embeddings
 from features.errors import MappingError, TrainingError, WarehouseError
+from features.models.state import MODELS_TABLE
+from features.warehouse import first_row, quote_ident, relation_fingerprint, scalar, table_exists
 
 TRAINING_SET = "training_set"
 FEATURE_LIST = "training_features"
-MODELS_TABLE = "_fstore_models"
 LABEL_PREFIXES = ("fwd_ret_", "label_")
 KEY_COLUMNS = ("asset_id", "symbol", "ts")
 
@@ -35,7 +42,7 @@ _NUMERIC = re.compile(
 class Source:
     """The rows a dataset is cut from, and what identifies them."""
 
-    relation: str  # SQL text usable after FROM: a table name or read_parquet('...')
+    relation: str  # SQL text usable after FROM: a quoted table or view name
     feature_names: tuple[str, ...]
     label_columns: tuple[str, ...]
     mapping_version: str | None
@@ -44,27 +51,13 @@ class Source:
     snapshot: str | None = None  # snapshot name when reading a frozen copy
 
 
-def first_row(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
-    """The first row of a query, with the result fully consumed (DuckDB 2 refuses new work otherwise)."""
-    rows = con.execute(sql, params or []).fetchall()
-    return rows[0] if rows else None
-
-
-def relation_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """True when a table or view ``name`` exists in the main schema."""
-    row = first_row(
-        con,
-        "select count(*) from information_schema.tables where table_name = ? and table_schema = 'main'",
-        [name],
-    )
-    return bool(row and row[0])
-
-
 def is_label_column(name: str) -> bool:
+    """Label columns are named ``fwd_ret_*`` or ``label_*``."""
     return name.startswith(LABEL_PREFIXES)
 
 
 def column_types(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+    """Column name → DuckDB type of ``relation`` (SQL text usable after FROM)."""
     rel = con.sql(f"select * from {relation} limit 0")
     return {name: str(t) for name, t in zip(rel.columns, rel.types, strict=True)}
 
@@ -80,7 +73,7 @@ def feature_columns(
             f"{relation} has no column(s) {', '.join(missing)}; the loader needs asset_id, ts, features and labels",
             hint="rebuild the warehouse with `fstore build`",
         )
-    if use_feature_list and relation_exists(con, FEATURE_LIST):
+    if use_feature_list and table_exists(con, FEATURE_LIST):
         listed = [
             r[0] for r in con.execute(f"select feature from {FEATURE_LIST} order by position").fetchall()
         ]
@@ -102,68 +95,41 @@ def feature_columns(
 
 
 def label_columns(con: duckdb.DuckDBPyConnection, relation: str = TRAINING_SET) -> tuple[str, ...]:
+    """The label columns of ``relation``, in table order."""
     return tuple(name for name in column_types(con, relation) if is_label_column(name))
 
 
-def mapping_version(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The current asset-ID mapping version: the ``mapping_versions`` row with the largest seq."""
-    if not relation_exists(con, "mapping_versions"):
-        return None
-    row = first_row(con, "select version from mapping_versions order by seq desc limit 1")
-    return None if row is None else str(row[0])
-
-
-def num_embeddings(con: duckdb.DuckDBPyConnection, relation: str = TRAINING_SET) -> int:
-    """``max(asset_id) + 1`` over ``dim_symbol`` (every ID ever issued); the data's own max without one."""
-    source = "dim_symbol" if relation_exists(con, "dim_symbol") else relation
-    row = first_row(con, f"select max(asset_id) from {source}")
-    return 0 if row is None or row[0] is None else int(row[0]) + 1
-
-
 def _recorded_fingerprint(con: duckdb.DuckDBPyConnection, model: str) -> str | None:
-    """The engine's own fingerprint of ``model`` from ``_fstore_models``, when it keeps one."""
-    if not relation_exists(con, MODELS_TABLE):
-        return None
-    cols = set(column_types(con, MODELS_TABLE))
-    key = next((c for c in ("name", "model") if c in cols), None)
-    if key is None or "fingerprint" not in cols:
-        return None
-    row = first_row(con, f"select fingerprint from {MODELS_TABLE} where {key} = ? limit 1", [model])
-    return None if row is None or row[0] is None else f"model:{row[0]}"
+    """The build engine's own fingerprint of ``model``, from its bookkeeping table, when it has one.
 
-
-def content_fingerprint(con: duckdb.DuckDBPyConnection, relation: str) -> str:
-    """A cheap, order-independent hash of every row of ``relation``: row count + sum of row hashes."""
-    count, total = first_row(con, f"select count(*), coalesce(sum(hash(t)), 0)::varchar from {relation} t")
-    digest = hashlib.sha256(f"{count}:{total}".encode()).hexdigest()[:16]
-    return f"rows:{digest}"
+    Only the table's key and fingerprint columns are read (``features.models.state.load_states`` would
+    bind every column, which a table written by an older build lacks, and read every model's SQL).
+    """
+    if not table_exists(con, MODELS_TABLE, views=False):
+        return None
+    value = scalar(con, f"select fingerprint from {MODELS_TABLE} where model = ?", [model])
+    return None if value is None else f"model:{value}"
 
 
 def training_set_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
-    """Fingerprint of ``training_set``: the engine's record in ``_fstore_models`` or a content hash."""
-    if not relation_exists(con, TRAINING_SET):
-        raise WarehouseError(
-            "the warehouse has no training_set yet", hint="run `fstore build` (or `make build`) first"
-        )
-    return _recorded_fingerprint(con, TRAINING_SET) or content_fingerprint(con, TRAINING_SET)
+    """Fingerprint of ``training_set``: the build engine's record of it, else the warehouse toolkit's
+    content fingerprint (row count + sum of row hashes)."""
+    if not table_exists(con, TRAINING_SET):
+        raise WarehouseError("the warehouse has no training_set yet", hint="run `fstore build` first")
+    return _recorded_fingerprint(con, TRAINING_SET) or relation_fingerprint(con, quote_ident(TRAINING_SET))
 
 
 def warehouse_source(con: duckdb.DuckDBPyConnection) -> Source:
     """The live ``training_set`` of an open warehouse."""
     fingerprint = training_set_fingerprint(con)
     return Source(
-        relation=TRAINING_SET,
+        relation=quote_ident(TRAINING_SET),
         feature_names=feature_columns(con, TRAINING_SET),
         label_columns=label_columns(con, TRAINING_SET),
-        mapping_version=mapping_version(con),
-        num_embeddings=num_embeddings(con, TRAINING_SET),
+        mapping_version=current_version(con, required=False),
+        num_embeddings=num_embeddings(con, fallback=TRAINING_SET),
         content_fingerprint=fingerprint,
     )
-
-
-def parquet_relation(path: str | Path) -> str:
-    text = str(path).replace("'", "''")
-    return f"read_parquet('{text}')"
 
 
 def check_asset_ids(con: duckdb.DuckDBPyConnection, source: Source) -> None:
@@ -174,3 +140,17 @@ def check_asset_ids(con: duckdb.DuckDBPyConnection, source: Source) -> None:
             f"asset IDs in the data span {lo}..{hi} but the mapping issues only 0..{source.num_embeddings - 1}",
             hint="the warehouse's training_set and dim_symbol disagree; rebuild with `fstore build`",
         )
+
+
+__all__ = [
+    "FEATURE_LIST",
+    "TRAINING_SET",
+    "Source",
+    "check_asset_ids",
+    "column_types",
+    "feature_columns",
+    "is_label_column",
+    "label_columns",
+    "training_set_fingerprint",
+    "warehouse_source",
+]

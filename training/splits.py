@@ -21,10 +21,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from features.config import SplitsConfig
+from features.config import SPLITS, SplitsConfig
 from features.errors import ConfigError
-
-SPLITS = ("train", "valid", "test")
 
 
 @dataclass(frozen=True)
@@ -96,7 +94,7 @@ def split_mask(
     ``seg_start``: first row of each asset; ``seg_of_row``: each row's asset segment.
     """
     if split not in SPLITS:
-        raise ConfigError(f"unknown split {split!r} (choose train, valid or test)")
+        raise ConfigError(f"unknown split {split!r} (choose {', '.join(SPLITS[:-1])} or {SPLITS[-1]})")
     epoch = dt.date(1970, 1, 1)
     train_end = (bounds.train_end - epoch).days
     valid_end = (bounds.valid_end - epoch).days
@@ -112,3 +110,6 @@ def split_mask(
         mask &= pos < (k_valid - h)[seg_of_row]
         return mask
     return pos >= (k_valid + e)[seg_of_row]
+
+
+__all__ = ["SplitBoundaries", "resolve_boundaries", "split_mask"]

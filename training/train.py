@@ -1,15 +1,25 @@
 """A training run: warehouse windows in, a TradingModel out, everything logged back to the warehouse.
 
-:func:`run_training` reads top to bottom as the steps of a run:
+:func:`run_training` runs the steps of :data:`STEPS` in order, each a small function of the
+:class:`RunContext` that fills in what the next ones need::
 
-1. resolve the config (project + overrides, or the checkpoint's for ``resume`` / ``init_from``);
-2. load the train / valid / test windows through :class:`training.loader.WindowDataset`;
-3. build the model, check its embedding table against the mapping version, grow it for ``init_from``;
-4. record the run in ``train_runs`` (status ``running``, pid, host);
-5. per epoch: AdamW steps over shuffled batches, validation, checkpoint, metrics + embeddings logged;
-   stop early when the validation loss has not improved for ``patience`` epochs;
-6. evaluate the best epoch on the test split and mark the run ``finished`` — or ``failed`` /
-   ``interrupted`` if an exception, Ctrl-C or SIGTERM ends it first.
+    claim_warehouse → resolve_config → load_data → build_model → record_run → train_and_test → write_plots
+
+1. ``claim_warehouse``: mark runs whose process died ``failed`` (rank 0), then let every rank read;
+2. ``resolve_config``: the project's config with the overrides, or the checkpoint's for ``resume`` /
+   ``init_from``; the device;
+3. ``load_data``: the train / valid / test windows from one read of the warehouse
+   (:meth:`training.loader.WindowDataset.splits`);
+4. ``build_model``: the model, its embedding table checked against the mapping version and grown for
+   ``init_from``, the optimizer (restored for ``resume``), this rank's share (DDP);
+5. ``record_run``: the ``train_runs`` row (status ``running``, pid, host) and the epoch-0 embeddings,
+   in one write;
+6. ``train_and_test``: per epoch AdamW steps over shuffled batches, validation, checkpoint, metrics
+   and embeddings logged (a short write each: a run never holds the warehouse); stop early when the
+   validation loss has not improved for ``patience`` epochs; score the best epoch on the test split and
+   mark the run ``finished`` — or ``failed`` / ``interrupted`` if an exception, Ctrl-C or SIGTERM
+   ends it first;
+7. ``write_plots``: PNG pictures of the run, when asked for.
 
 Determinism: the seed fixes model initialisation, dropout and the batch order (epoch ``e`` shuffles
 with ``seed * 1000 + e``), so the same config and seed give the same metrics on CPU.
@@ -20,81 +30,38 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from features.config import ModelConfig, Project, TrainConfig
+from features.config import SPLITS, ModelConfig, Project, TrainConfig
 from features.errors import ConfigError, TrainingError
 from features.mapping import parse_version
-from training import distributed, runs
+from features.warehouse import connect
+from training import collectives, runs
+from training.checkpoints import (
+    BEST,
+    LAST,
+    checkpoint_payload,
+    load_checkpoint,
+    model_from_checkpoint,
+    run_dir,
+    save_checkpoint,
+)
+from training.devices import resolve_device
+from training.metrics import auc, score, spearman
 from training.model import TradingModel, check_num_embeddings
+from training.progress import Progress, StopSignals
 
-CHECKPOINT_FORMAT = 1
-LAST, BEST = "last.pt", "best.pt"
+_StopSignals = StopSignals  # the name tests and older callers use
 
-
-# --------------------------------------------------------------------------------------- metrics
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n with ties given their average rank."""
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), dtype=np.float64)
-    ranks[order] = np.arange(1, len(x) + 1)
-    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    if (counts > 1).any():
-        sums = np.bincount(inverse, weights=ranks)
-        ranks = (sums / counts)[inverse]
-    return ranks
-
-
-def auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
-    """ROC AUC by the rank-sum (Mann-Whitney) formula; None when one class is absent."""
-    labels = labels > 0.5
-    pos, neg = int(labels.sum()), int((~labels).sum())
-    if pos == 0 or neg == 0:
-        return None
-    r = _ranks(scores)
-    return float((r[labels].sum() - pos * (pos + 1) / 2) / (pos * neg))
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Rank correlation (the information coefficient); None when either side is constant."""
-    if len(a) < 2:
-        return None
-    ra, rb = _ranks(a), _ranks(b)
-    sa, sb = ra.std(), rb.std()
-    if sa == 0 or sb == 0:
-        return None
-    return float(((ra - ra.mean()) * (rb - rb.mean())).mean() / (sa * sb))
-
-
-def score(task: str, out: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
-    """Loss, accuracy (direction for regression), AUC (classification) and IC (regression)."""
-    out64, y64 = out.astype(np.float64), y.astype(np.float64)
-    if task == "classification":
-        # numerically stable BCE with logits: max(o, 0) - o·y + log(1 + exp(-|o|))
-        loss = np.maximum(out64, 0) - out64 * y64 + np.log1p(np.exp(-np.abs(out64)))
-        return {
-            "loss": float(loss.mean()),
-            "accuracy": float(((out64 > 0) == (y64 > 0.5)).mean()),
-            "auc": auc(out64, y64),
-            "ic": None,
-        }
-    return {
-        "loss": float(((out64 - y64) ** 2).mean()),
-        "accuracy": float((np.sign(out64) == np.sign(y64)).mean()),
-        "auc": None,
-        "ic": spearman(out64, y64),
-    }
+# --------------------------------------------------------------------------------------- the loop
 
 
 @torch.no_grad()
@@ -223,7 +190,7 @@ def fit(
     """AdamW with early stopping on validation loss; the best weights are kept in ``state.best_state``.
 
     ``train_model`` is what the training step runs (a DDP wrapper of ``model``, see
-    :mod:`training.distributed`); ``sync`` makes each epoch's metrics, and so the stopping decision,
+    :mod:`training.collectives`); ``sync`` makes each epoch's metrics, and so the stopping decision,
     the same on every rank.
     """
     optimizer = optimizer or make_optimizer(model, cfg)
@@ -268,60 +235,6 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
-# --------------------------------------------------------------------------------------- checkpoints
-
-
-def run_dir(project: Project, run_id: str) -> Path:
-    return project.path(project.paths.runs) / run_id
-
-
-def model_kwargs(model: TradingModel, cfg: ModelConfig) -> dict[str, Any]:
-    """What rebuilds the same architecture: TradingModel's constructor arguments."""
-    return {
-        "num_assets": model.num_assets,
-        "asset_embedding_dim": model.embedding_dim,
-        "feature_dim": model.feature_dim,
-        "encoder": cfg.encoder,
-        "combine": cfg.combine,
-        "task": cfg.task,
-        "hidden": cfg.hidden,
-        "layers": cfg.layers,
-        "dropout": cfg.dropout,
-    }
-
-
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write atomically (temp file + rename) so an interrupted save never leaves half a checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise TrainingError(
-            f"no checkpoint at {path}", hint="the run may have stopped before its first epoch"
-        )
-    # weights_only: tensors and plain containers only, no arbitrary unpickling
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise TrainingError(f"{path} is not an fstore checkpoint of format {CHECKPOINT_FORMAT}")
-    return ckpt
-
-
-def model_from_checkpoint(ckpt: dict[str, Any], which: str = "best") -> TradingModel:
-    kwargs = dict(ckpt["model_kwargs"])
-    model = TradingModel(
-        kwargs.pop("num_assets"), kwargs.pop("asset_embedding_dim"), kwargs.pop("feature_dim"), **kwargs
-    )
-    model.mapping_version = ckpt["mapping_version"]
-    model.load_state_dict(
-        ckpt["best_state"] if which == "best" and ckpt.get("best_state") else ckpt["model_state"]
-    )
-    return model
-
-
 # --------------------------------------------------------------------------------------- the run
 
 
@@ -338,22 +251,134 @@ class TrainResult:
     device: str
 
 
+@dataclass
+class RunContext:
+    """One run: what was asked for, and what each step of :data:`STEPS` produced for the next ones."""
+
+    # the request (run_training's arguments)
+    project: Project
+    db: Path
+    epochs: int | None = None
+    device_name: str | None = None
+    resume: str | None = None
+    init_from: str | None = None  # as asked; resolve_config replaces it with the source run's ID
+    plot_dir: Path | None = None
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    progress: bool = False
+    log: Callable[[str], None] | None = None
+    writer: bool = True  # rank 0 of a distributed run, or a plain run: the warehouse writer
+    # resolve_config
+    run_id: str = ""
+    model_cfg: ModelConfig | None = None
+    train_cfg: TrainConfig | None = None
+    device: torch.device | None = None
+    resumed: dict[str, Any] | None = None  # the run's last checkpoint (resume)
+    source: dict[str, Any] | None = None  # the source run's best checkpoint (init_from)
+    # load_data
+    data: dict[str, Any] = field(default_factory=dict)  # split -> WindowDataset
+    # build_model
+    model: TradingModel | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    state: FitState = field(default_factory=FitState)
+    grown: dict[int, str] = field(default_factory=dict)  # new embedding row -> where it started from
+    prepared: collectives.Prepared | None = None
+    assets: list[runs.AssetRow] | None = None  # dim_symbol rows, for embedding logs
+    # record_run / train_and_test
+    previous: np.ndarray | None = None  # the embedding table last logged (for drift)
+    bar: Progress | None = None
+    stop: StopSignals | None = None
+    status: str = "failed"
+    error: str | None = None
+    test: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        return run_dir(self.project, self.run_id)
+
+    @property
+    def train(self) -> Any:
+        return self.data["train"]
+
+    def say(self, text: str) -> None:
+        if self.log is not None:
+            self.log(text)
+
+    def result(self) -> TrainResult:
+        best = self.state.best_valid_loss
+        return TrainResult(
+            run_id=self.run_id,
+            status=self.status,
+            best_epoch=self.state.best_epoch,
+            best_valid_loss=best if math.isfinite(best) else None,
+            test=self.test,
+            history=self.state.history,
+            checkpoint=self.folder,
+            num_params=self.model.num_parameters(),
+            device=str(self.device),
+        )
+
+
+# --------------------------------------------------------------------------------------- 1. claim
+
+
+def claim_warehouse(ctx: RunContext) -> None:
+    """Rank 0 marks runs whose process died ``failed``; the other ranks wait until it has written."""
+    if ctx.writer:
+        runs.mark_stale_runs(ctx.db)
+    collectives.barrier()
+
+
+# --------------------------------------------------------------------------------------- 2. config
+
+
+def resolve_config(ctx: RunContext) -> None:
+    """The run's model and train config, its ID and device: the project's with the overrides, or the
+    checkpoint's when continuing a run (``resume``) or starting from one (``init_from``)."""
+    if ctx.resume and ctx.init_from:
+        raise ConfigError("--resume continues a run and --init-from starts a new one from it: pick one")
+    overrides = {**ctx.train_overrides, "epochs": ctx.epochs}
+    if ctx.resume:
+        row = _find_run(ctx.db, ctx.resume)
+        if row["status"] == "running":
+            raise TrainingError(f"run {row['run_id']} is still running (pid {row['pid']} on {row['host']})")
+        ctx.resumed = load_checkpoint(run_dir(ctx.project, row["run_id"]) / LAST)
+        ctx.model_cfg = ModelConfig(**ctx.resumed["model_config"])
+        ctx.train_cfg = _overrides(TrainConfig(**ctx.resumed["train_config"]), overrides)
+        ctx.run_id = row["run_id"]
+    else:
+        ctx.model_cfg = _overrides(ctx.project.model, ctx.model_overrides)
+        ctx.train_cfg = _overrides(ctx.project.train, overrides)
+        ctx.run_id = collectives.broadcast(runs.new_run_id())
+        if ctx.init_from:
+            src = _find_run(ctx.db, ctx.init_from)
+            ctx.source = load_checkpoint(run_dir(ctx.project, src["run_id"]) / BEST)
+            ctx.model_cfg = ModelConfig(**ctx.source["model_config"])  # same architecture, so weights fit
+            ctx.init_from = src["run_id"]
+    if ctx.device_name is not None:
+        ctx.train_cfg = dataclasses.replace(ctx.train_cfg, device=ctx.device_name)
+    _check_train_config(ctx.train_cfg)
+    if ctx.resume or ctx.init_from:
+        flag = "--resume" if ctx.resume else "--init-from"
+        _check_same_architecture(ctx.model_cfg, ctx.model_overrides, flag)
+    ctx.device = resolve_device(ctx.train_cfg.device)
+    if ctx.train_cfg.threads > 0:
+        torch.set_num_threads(ctx.train_cfg.threads)
+
+
+def _find_run(db: Path, ref: str) -> dict[str, Any]:
+    """The train_runs row of ``ref`` (ID, unique prefix or ``latest``), read with a short read-only open."""
+    con = connect(db, read_only=True)
+    try:
+        return runs.resolve_run(con, ref)
+    finally:
+        con.close()
+
+
 def _overrides(section: Any, values: dict[str, Any]) -> Any:
     known = {f.name for f in dataclasses.fields(section)}
     picked = {k: v for k, v in values.items() if v is not None and k in known}
     return dataclasses.replace(section, **picked) if picked else section
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise ConfigError(f"--device {name!r}: choose cpu, cuda or auto")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError(
-            f"--device {name} asked for, but torch sees no CUDA device", hint="use --device auto"
-        )
-    return torch.device(name)
 
 
 def _check_same_architecture(cfg: ModelConfig, overrides: dict[str, Any], flag: str) -> None:
@@ -386,6 +411,36 @@ def _check_train_config(cfg: TrainConfig) -> None:
         raise ConfigError("[train] " + "; ".join(problems))
 
 
+# --------------------------------------------------------------------------------------- 3. data
+
+
+def load_data(ctx: RunContext) -> None:
+    """Train, valid and test windows from one read of the warehouse; a resumed run must see the
+    dataset it was trained on."""
+    from training.loader import WindowDataset
+
+    loader_cfg = ctx.resumed["loader"] if ctx.resumed else {}
+    project = ctx.project
+    label = _label_for(
+        ctx.model_cfg.task, loader_cfg.get("label", project.loader.label), project.features.horizon
+    )
+    lookback = loader_cfg.get("lookback", project.loader.lookback)
+    ctx.data = WindowDataset.splits(
+        ctx.db, SPLITS, lookback=lookback, label=label, device=ctx.device, project=project
+    )
+    if ctx.source is not None:  # init_from grows the embedding table by category: read them now
+        ctx.assets = _read_assets(ctx.db)
+    collectives.barrier()  # every rank has read its windows and let go: rank 0 may write
+    if len(ctx.train) == 0:
+        raise TrainingError("the training split has no windows", hint="check [splits] and [loader] lookback")
+    if ctx.resumed and ctx.resumed["dataset_fingerprint"] != ctx.train.fingerprint:
+        raise TrainingError(
+            f"run {ctx.run_id} was trained on dataset {ctx.resumed['dataset_fingerprint']}, the warehouse now "
+            f"serves {ctx.train.fingerprint}: resuming would mix two datasets",
+            hint=f"start a new run from it with `fstore train --init-from {ctx.run_id}`",
+        )
+
+
 def _label_for(task: str, label: str, horizon: int) -> str:
     if task == "regression" and not label.startswith("fwd_ret_"):
         return f"fwd_ret_{horizon}d"
@@ -394,28 +449,28 @@ def _label_for(task: str, label: str, horizon: int) -> str:
     return label
 
 
-def _asset_rows(db: Path) -> list[tuple[int, str | None, str | None, str | None]]:
-    """(asset_id, symbol, category, subcategory) from dim_symbol, for logging embeddings."""
-    from features.warehouse import connect
+# --------------------------------------------------------------------------------------- 4. model
 
-    con = connect(db, read_only=True, wait_s=10.0)
-    try:
-        has = con.execute(
-            "select count(*) from duckdb_tables() where table_name = 'dim_symbol' and schema_name = 'main'"
-        ).fetchall()[0][0]
-        if not has:
-            return []
-        cols = {r[0] for r in con.execute("describe dim_symbol").fetchall()}
-        cat = "category" if "category" in cols else "null"
-        sub = "subcategory" if "subcategory" in cols else "null"
-        return [
-            (int(a), s, c, sc)
-            for a, s, c, sc in con.execute(
-                f"select asset_id, symbol, {cat}, {sub} from dim_symbol order by asset_id"
-            ).fetchall()
-        ]
-    finally:
-        con.close()
+
+def build_model(ctx: RunContext) -> None:
+    """The model for this data and mapping version (grown from ``init_from``, restored for ``resume``),
+    its optimizer, and this rank's share of the work."""
+    seed_everything(ctx.train_cfg.seed)
+    train = ctx.train
+    model = TradingModel.from_config(
+        ctx.model_cfg,
+        num_assets=train.num_embeddings,
+        feature_dim=train.num_features,
+        mapping_version=train.mapping_version,
+    )
+    _check_mapping(ctx.project, model.num_assets, train.mapping_version)
+    if ctx.source is not None:
+        _grow_from_source(ctx, model)
+    model.to(ctx.device)
+    ctx.model, ctx.optimizer = model, make_optimizer(model, ctx.train_cfg)
+    if ctx.resumed:
+        _restore(ctx)
+    ctx.prepared = collectives.prepare(model, train, ctx.data["valid"], ctx.train_cfg.max_train_samples)
 
 
 def _check_mapping(project: Project, num_embeddings: int, version: str | None) -> None:
@@ -427,88 +482,260 @@ def _check_mapping(project: Project, num_embeddings: int, version: str | None) -
     check_num_embeddings(num_embeddings, load_mapping(project.mapping_path), version)
 
 
-class _StopSignals:
-    """SIGINT / SIGTERM ask the run to stop at the next safe point (between steps, outside DuckDB).
-
-    A handler that raised at once could land inside a DuckDB call, which turns it into its own error
-    and leaves the run 'failed'; the flag is checked by :meth:`check` from plain Python instead. A
-    second signal stops at once. Only the main thread can install handlers; elsewhere this is a no-op.
-    """
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handler)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.received is not None:
-            raise KeyboardInterrupt(f"signal {signum} (second)")
-        self.received = signum
-
-    def check(self) -> None:
-        if self.received is not None:
-            raise KeyboardInterrupt(f"signal {self.received}")
+def _grow_from_source(ctx: RunContext, model: TradingModel) -> None:
+    """``init_from``: the source run's weights, its embedding table grown for symbols added since."""
+    ctx.grown = _init_from_checkpoint(model, ctx.source, ctx.train, ctx.assets or [], ctx.init_from or "")
+    old_rows = int(ctx.source["num_embeddings"])
+    ctx.say(
+        f"from run {ctx.init_from}: embedding table grown {old_rows} -> {model.num_assets} rows"
+        + "".join(f"\n  asset {a}: initialised from {src}" for a, src in sorted(ctx.grown.items()))
+    )
 
 
-class _Progress:
-    """A rich progress bar: one task per epoch with the running loss and samples/s."""
-
-    def __init__(self, enabled: bool, total_per_epoch: int) -> None:
-        self.enabled = enabled
-        self.total = total_per_epoch
-        self.bar = None
-        self.task = None
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]:.4f}"),
-                TextColumn("{task.fields[rate]:,.0f} samples/s"),
-                TimeElapsedColumn(),
-            )
-            self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-
-    def epoch(self, epoch: int) -> None:
-        if self.bar is not None:
-            self.task = self.bar.add_task(f"epoch {epoch}", total=self.total, loss=float("nan"), rate=0.0)
-
-    def step(self, b: int, loss: float, rate: float) -> None:
-        if self.bar is not None and self.task is not None:
-            self.bar.update(self.task, advance=b, loss=loss, rate=rate)
-
-    def log(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.console.print(text, highlight=False)
-
-
-def _find_run(db: Path, ref: str) -> dict[str, Any]:
-    """The train_runs row of ``ref`` (ID, unique prefix or ``latest``), read with a short read-only open."""
-    from features.warehouse import connect
-
-    con = connect(db, read_only=True)
+def _read_assets(db: Path) -> list[runs.AssetRow]:
+    con = connect(db, read_only=True, wait_s=10.0)
     try:
-        return runs.resolve_run(con, ref)
+        return runs.asset_rows(con)
     finally:
         con.close()
+
+
+def _init_from_checkpoint(
+    model: TradingModel, ckpt: dict[str, Any], train_ds: Any, assets: list[runs.AssetRow], source_run: str
+) -> dict[int, str]:
+    """Load ``ckpt``'s weights into ``model``, growing the embedding table for symbols added since."""
+    from training.embeddings import grow_embedding
+
+    old_v, new_v = ckpt["mapping_version"], train_ds.mapping_version
+    if old_v and new_v and parse_version(old_v)[0] != parse_version(new_v)[0]:
+        raise TrainingError(
+            f"run {source_run} was trained on asset-ID mapping {old_v}, the warehouse is on {new_v}: a new "
+            "major version re-numbered every asset, so its embedding rows no longer belong to these IDs",
+            hint="train from scratch (`fstore train` without --init-from)",
+        )
+    if list(ckpt["feature_names"]) != list(train_ds.feature_names):
+        raise TrainingError(
+            f"run {source_run} was trained on other features ({len(ckpt['feature_names'])} vs "
+            f"{len(train_ds.feature_names)}); --init-from needs the same feature columns"
+        )
+    state = dict(ckpt["best_state"] or ckpt["model_state"])
+    grown: dict[int, str] = {}
+    key = "asset_embedding.weight"
+    if key in state:
+        old = state[key].numpy()
+        n_old = old.shape[0]
+        old_assets = [(a, c or "", s or "") for a, _, c, s in assets if a < n_old]
+        new_assets = [(a, c or "", s or "") for a, _, c, s in assets if a >= n_old]
+        table, grown = grow_embedding(old, new_assets, model.num_assets, old_assets)
+        state[key] = torch.from_numpy(table)
+    model.load_state_dict(state)
+    return grown
+
+
+def _restore(ctx: RunContext) -> None:
+    """``resume``: the weights, optimizer, loop progress and RNG state of the run's last checkpoint."""
+    ckpt = ctx.resumed
+    ctx.model.load_state_dict(ckpt["model_state"])
+    ctx.optimizer.load_state_dict(ckpt["optimizer_state"])
+    ctx.state = FitState(
+        epoch=ckpt["epoch"],
+        best_epoch=ckpt["best_epoch"],
+        best_valid_loss=ckpt["best_valid_loss"],
+        bad_epochs=ckpt["bad_epochs"],
+        best_state=ckpt.get("best_state"),
+        history=list(ckpt.get("history", [])),
+    )
+    torch.set_rng_state(ckpt["rng_state"])
+
+
+# --------------------------------------------------------------------------------------- 5. record
+
+
+def record_run(ctx: RunContext) -> None:
+    """Rank 0, one write: the run's ``train_runs`` row (new, or reopened for ``resume``), the asset
+    rows for embedding logs and, for a new run, its initial embedding table as epoch 0."""
+    model = ctx.model
+    has_embedding = model.embedding_weight() is not None
+    if ctx.resumed is not None and has_embedding:
+        ctx.previous = _emb(model)
+    if not ctx.writer:
+        return
+    with runs.writing(ctx.db) as con:
+        if ctx.resumed is not None:
+            runs.reopen_run(con, ctx.run_id, device=str(ctx.device))
+        else:
+            runs.insert_run(con, _run_record(ctx))
+        if ctx.assets is None:
+            ctx.assets = runs.asset_rows(con)
+        if ctx.resumed is None and has_embedding:  # epoch 0: the initial table
+            ctx.previous = _emb(model)
+            runs.write_epoch(con, ctx.run_id, 0, [], embedding=ctx.previous, assets=ctx.assets)
+
+
+def _run_record(ctx: RunContext) -> runs.RunRecord:
+    model, model_cfg, train = ctx.model, ctx.model_cfg, ctx.train
+    config = {
+        "model": dataclasses.asdict(model_cfg),
+        "train": dataclasses.asdict(ctx.train_cfg),
+        "loader": train.config,
+        "num_features": train.num_features,
+        "feature_names": list(train.feature_names),
+        **{f"{split}_samples": len(ctx.data[split]) for split in SPLITS},
+        "distributed": collectives.describe(),
+    }
+    if ctx.grown:
+        config["grown_rows"] = {str(k): v for k, v in ctx.grown.items()}
+    return runs.RunRecord(
+        run_id=ctx.run_id,
+        config=config,
+        mapping_version=train.mapping_version,
+        dataset_fingerprint=train.fingerprint,
+        device=str(ctx.device),
+        num_params=model.num_parameters(),
+        num_embeddings=model.num_assets,
+        embedding_dim=model.embedding_dim,
+        encoder=model_cfg.encoder,
+        combine=model_cfg.combine,
+        task=model_cfg.task,
+        checkpoint=str(ctx.folder),
+        git_commit=runs.git_commit(ctx.project.root),
+        init_from=ctx.init_from,
+    )
+
+
+# --------------------------------------------------------------------------------------- 6. train and test
+
+
+def train_and_test(ctx: RunContext) -> None:
+    """Fit with per-epoch checkpoints and logs, then score the best epoch on the test split. Whatever
+    happens, rank 0 ends the run's row ``finished``, ``failed`` or ``interrupted``."""
+    with Progress(ctx.progress, _samples_per_epoch(ctx)) as bar, StopSignals() as stop:
+        ctx.bar, ctx.stop = bar, stop
+        try:
+            fit_with_logging(ctx)
+            score_best_epoch(ctx)
+            ctx.status = "finished"
+        except KeyboardInterrupt:
+            ctx.status, ctx.error, ctx.test = "interrupted", "interrupted by the user or a signal", {}
+            raise
+        except BaseException as exc:
+            ctx.status, ctx.error, ctx.test = "failed", f"{type(exc).__name__}: {exc}", {}
+            raise
+        finally:
+            if ctx.writer:
+                finished = ctx.status == "finished"
+                runs.finish_run(
+                    ctx.db,
+                    ctx.run_id,
+                    ctx.status,
+                    test=ctx.test if finished else None,
+                    error=ctx.error,
+                    test_epoch=ctx.state.best_epoch if finished else None,
+                )
+
+
+def _samples_per_epoch(ctx: RunContext) -> int:
+    """What the progress bar counts to: a capped epoch stops after the batch that reaches the cap."""
+    n = len(ctx.prepared.train)
+    cap, batch = ctx.train_cfg.max_train_samples, ctx.train_cfg.batch_size
+    return min(n, -(-cap // batch) * batch) if cap else n
+
+
+def fit_with_logging(ctx: RunContext) -> None:
+    """:func:`fit`, with a stop check after every step and :func:`_log_epoch` after every epoch."""
+    fit(
+        ctx.model,
+        ctx.prepared.train,
+        ctx.prepared.valid,
+        ctx.train_cfg,
+        optimizer=ctx.optimizer,
+        state=ctx.state,
+        on_epoch=partial(_log_epoch, ctx),
+        on_step=partial(_on_step, ctx),
+        on_epoch_start=ctx.bar.epoch,
+        train_model=ctx.prepared.model,
+        sync=ctx.prepared.sync,
+    )
+    ctx.stop.check()
+
+
+def _on_step(ctx: RunContext, b: int, loss: float, rate: float) -> None:
+    ctx.stop.check()
+    ctx.bar.step(b, loss, rate)
+
+
+def _log_epoch(ctx: RunContext, res: EpochResult, st: FitState, opt: torch.optim.Optimizer) -> None:
+    """Rank 0: checkpoints (last, and best when improved), metrics and embeddings, a line of text."""
+    ctx.stop.check()
+    if not ctx.writer:
+        return
+    payload = checkpoint_payload(
+        run_id=ctx.run_id,
+        model=ctx.model,
+        model_cfg=ctx.model_cfg,
+        train_cfg=ctx.train_cfg,
+        dataset=ctx.train,
+        state=st,
+        optimizer=opt,
+        init_from=ctx.init_from,
+    )
+    save_checkpoint(ctx.folder / LAST, payload)
+    if res.improved:
+        save_checkpoint(ctx.folder / BEST, payload)
+    emb = _emb(ctx.model) if ctx.model.embedding_weight() is not None else None
+    runs.log_epoch(
+        ctx.db,
+        ctx.run_id,
+        res.epoch,
+        [{"split": "train", **res.train}, {"split": "valid", **res.valid}],
+        embedding=emb,
+        previous=ctx.previous,
+        assets=ctx.assets or [],
+        best_epoch=st.best_epoch,
+        best_valid_loss=st.best_valid_loss if math.isfinite(st.best_valid_loss) else None,
+    )
+    ctx.previous = emb
+    v = res.valid
+    text = (
+        f"epoch {res.epoch}: train loss {res.train['loss']:.4f}, valid loss {_fmt(v['loss'])}"
+        f" acc {_fmt(v['accuracy'])} auc {_fmt(v['auc'])} ic {_fmt(v['ic'])},"
+        f" {res.train['samples_per_s']:,.0f} samples/s" + ("  *best" if res.improved else "")
+    )
+    ctx.bar.log(text)
+    ctx.say(text)
+
+
+def score_best_epoch(ctx: RunContext) -> None:
+    """Rank 0 scores the best epoch's weights on the test split (logged when the run finishes)."""
+    if ctx.state.best_state is not None:
+        ctx.model.load_state_dict(ctx.state.best_state)
+    batch = max(ctx.train_cfg.batch_size, 4096)
+    ctx.test = evaluate(ctx.model, ctx.data["test"], batch) if ctx.writer else {}
+    ctx.stop.check()
+
+
+# --------------------------------------------------------------------------------------- 7. plots
+
+
+def write_plots(ctx: RunContext) -> None:
+    """PNG pictures of the run into ``plot_dir``, when asked for."""
+    if ctx.plot_dir is None:
+        return
+    from training.plots import write_run_plots
+
+    for path in write_run_plots(ctx.db, ctx.run_id, Path(ctx.plot_dir)):
+        ctx.say(f"wrote {path}")
+
+
+STEPS: tuple[Callable[[RunContext], None], ...] = (
+    claim_warehouse,
+    resolve_config,
+    load_data,
+    build_model,
+    record_run,
+    train_and_test,
+    write_plots,
+)
 
 
 def run_training(
@@ -525,264 +752,26 @@ def run_training(
     progress: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """One logged training run (see the module docstring). ``epochs`` is the run's total epoch count."""
-    from training.loader import WindowDataset
-
-    db = Path(db) if db is not None else project.warehouse_path
-    if resume and init_from:
-        raise ConfigError("--resume continues a run and --init-from starts a new one from it: pick one")
-    writer = distributed.is_writer()  # rank 0 of a distributed run, or a plain run: the warehouse writer
-    if not writer:
-        progress, log = False, None
-    if writer:
-        runs.mark_stale_runs(db)
-    distributed.barrier()  # the other ranks open the warehouse once rank 0 has written
-
-    # 1. config: the project's, or the checkpoint's when continuing a run
-    ckpt: dict[str, Any] | None = None
-    source_ckpt: dict[str, Any] | None = None
-    if resume:
-        row = _find_run(db, resume)
-        if row["status"] == "running":
-            raise TrainingError(f"run {row['run_id']} is still running (pid {row['pid']} on {row['host']})")
-        ckpt = load_checkpoint(run_dir(project, row["run_id"]) / LAST)
-        model_cfg = ModelConfig(**ckpt["model_config"])
-        train_cfg = _overrides(
-            TrainConfig(**ckpt["train_config"]), {**(train_overrides or {}), "epochs": epochs}
-        )
-        run_id = row["run_id"]
-    else:
-        model_cfg = _overrides(project.model, model_overrides or {})
-        train_cfg = _overrides(project.train, {**(train_overrides or {}), "epochs": epochs})
-        run_id = distributed.broadcast(runs.new_run_id())
-        if init_from:
-            src = _find_run(db, init_from)
-            source_ckpt = load_checkpoint(run_dir(project, src["run_id"]) / BEST)
-            model_cfg = ModelConfig(**source_ckpt["model_config"])  # same architecture, so weights fit
-            init_from = src["run_id"]
-    if device is not None:
-        train_cfg = dataclasses.replace(train_cfg, device=device)
-    _check_train_config(train_cfg)
-    if resume or init_from:
-        _check_same_architecture(model_cfg, model_overrides or {}, "--resume" if resume else "--init-from")
-    dev = resolve_device(train_cfg.device)
-    if train_cfg.threads > 0:
-        torch.set_num_threads(train_cfg.threads)
-
-    # 2. data
-    loader_cfg = ckpt["loader"] if ckpt else {}
-    label = _label_for(
-        model_cfg.task, loader_cfg.get("label", project.loader.label), project.features.horizon
+    """One logged training run: every step of :data:`STEPS`, in order (see the module docstring).
+    ``epochs`` is the run's total epoch count."""
+    writer = collectives.is_writer()
+    ctx = RunContext(
+        project=project,
+        db=Path(db) if db is not None else project.warehouse_path,
+        epochs=epochs,
+        device_name=device,
+        resume=resume,
+        init_from=init_from,
+        plot_dir=plot_dir,
+        model_overrides=dict(model_overrides or {}),
+        train_overrides=dict(train_overrides or {}),
+        progress=progress and writer,
+        log=log if writer else None,
+        writer=writer,
     )
-    lookback = loader_cfg.get("lookback", project.loader.lookback)
-    kw = {"lookback": lookback, "label": label, "device": dev, "project": project}
-    train_ds = WindowDataset.from_warehouse(db, "train", **kw)
-    valid_ds = WindowDataset.from_warehouse(db, "valid", stats=train_ds.stats, **kw)
-    test_ds = WindowDataset.from_warehouse(db, "test", stats=train_ds.stats, **kw)
-    distributed.barrier()  # every rank has read its windows and let go: rank 0 may write
-    if len(train_ds) == 0:
-        raise TrainingError("the training split has no windows", hint="check [splits] and [loader] lookback")
-    if ckpt and ckpt["dataset_fingerprint"] != train_ds.fingerprint:
-        raise TrainingError(
-            f"run {run_id} was trained on dataset {ckpt['dataset_fingerprint']}, the warehouse now serves "
-            f"{train_ds.fingerprint}: resuming would mix two datasets",
-            hint=f"start a new run from it with `fstore train --init-from {run_id}`",
-        )
-
-    # 3. model
-    seed_everything(train_cfg.seed)
-    model = TradingModel.from_config(
-        model_cfg,
-        num_assets=train_ds.num_embeddings,
-        feature_dim=train_ds.num_features,
-        mapping_version=train_ds.mapping_version,
-    )
-    _check_mapping(project, model.num_assets, train_ds.mapping_version)
-    grown: dict[int, str] = {}
-    if source_ckpt is not None:
-        grown = _init_from_checkpoint(model, source_ckpt, train_ds, db, init_from or "")
-        if log is not None:
-            old_rows = int(source_ckpt["num_embeddings"])
-            log(
-                f"from run {init_from}: embedding table grown {old_rows} -> {model.num_assets} rows"
-                + "".join(f"\n  asset {a}: initialised from {src}" for a, src in sorted(grown.items()))
-            )
-    model.to(dev)
-    optimizer = make_optimizer(model, train_cfg)
-    state = FitState()
-    if ckpt:
-        model.load_state_dict(ckpt["model_state"])
-        optimizer.load_state_dict(ckpt["optimizer_state"])
-        state = FitState(
-            epoch=ckpt["epoch"],
-            best_epoch=ckpt["best_epoch"],
-            best_valid_loss=ckpt["best_valid_loss"],
-            bad_epochs=ckpt["bad_epochs"],
-            best_state=ckpt.get("best_state"),
-            history=list(ckpt.get("history", [])),
-        )
-        torch.set_rng_state(ckpt["rng_state"])
-
-    prepared = distributed.prepare(model, train_ds, valid_ds, train_cfg.max_train_samples)
-    folder = run_dir(project, run_id)
-    assets = _asset_rows(db) if writer else []
-    config_json = {
-        "model": dataclasses.asdict(model_cfg),
-        "train": dataclasses.asdict(train_cfg),
-        "loader": train_ds.config,
-        "num_features": train_ds.num_features,
-        "feature_names": list(train_ds.feature_names),
-        "train_samples": len(train_ds),
-        "valid_samples": len(valid_ds),
-        "test_samples": len(test_ds),
-        "distributed": distributed.describe(),
-    }
-    if grown:
-        config_json["grown_rows"] = {str(k): v for k, v in grown.items()}
-
-    def payload(st: FitState, opt: torch.optim.Optimizer) -> dict[str, Any]:
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "run_id": run_id,
-            "epoch": st.epoch,
-            "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer_state": opt.state_dict(),
-            "best_state": None if st.best_state is None else {k: v.cpu() for k, v in st.best_state.items()},
-            "best_epoch": st.best_epoch,
-            "best_valid_loss": st.best_valid_loss,
-            "bad_epochs": st.bad_epochs,
-            "history": st.history,
-            "rng_state": torch.get_rng_state(),
-            "model_kwargs": model_kwargs(model, model_cfg),
-            "model_config": dataclasses.asdict(model_cfg),
-            "train_config": dataclasses.asdict(train_cfg),
-            "loader": train_ds.config,
-            "mapping_version": train_ds.mapping_version,
-            "num_embeddings": train_ds.num_embeddings,
-            "dataset_fingerprint": train_ds.fingerprint,
-            "feature_names": list(train_ds.feature_names),
-            "norm_stats": train_ds.stats.to_dict(),
-            "init_from": init_from,
-        }
-
-    # 4. record the run
-    if writer and ckpt:
-        runs.resume_run(db, run_id, device=str(dev))
-    elif writer:
-        runs.start_run(
-            db,
-            runs.RunRecord(
-                run_id=run_id,
-                config=config_json,
-                mapping_version=train_ds.mapping_version,
-                dataset_fingerprint=train_ds.fingerprint,
-                device=str(dev),
-                num_params=model.num_parameters(),
-                num_embeddings=model.num_assets,
-                embedding_dim=model.embedding_dim,
-                encoder=model_cfg.encoder,
-                combine=model_cfg.combine,
-                task=model_cfg.task,
-                checkpoint=str(folder),
-                git_commit=runs.git_commit(project.root),
-                init_from=init_from,
-            ),
-        )
-    say = log or (lambda text: None)
-    previous = [None if ckpt is None or model.embedding_weight() is None else _emb(model)]
-    if writer and ckpt is None and model.embedding_weight() is not None:  # epoch 0: the initial table
-        runs.log_epoch(db, run_id, 0, [], embedding=_emb(model), assets=assets)
-        previous[0] = _emb(model)
-
-    # a capped epoch stops after the batch that reaches the cap, so it sees whole batches
-    cap = train_cfg.max_train_samples
-    capped = -(-cap // train_cfg.batch_size) * train_cfg.batch_size if cap else len(prepared.train)
-    per_epoch = min(len(prepared.train), capped)
-    status, error = "failed", None
-    with _Progress(progress, per_epoch) as bar, _StopSignals() as stop:
-
-        def on_step(b: int, loss: float, rate: float) -> None:
-            stop.check()
-            bar.step(b, loss, rate)
-
-        def on_epoch(res: EpochResult, st: FitState, opt: torch.optim.Optimizer) -> None:
-            stop.check()
-            if not writer:
-                return
-            save_checkpoint(folder / LAST, payload(st, opt))
-            if res.improved:
-                save_checkpoint(folder / BEST, payload(st, opt))
-            emb = _emb(model) if model.embedding_weight() is not None else None
-            runs.log_epoch(
-                db,
-                run_id,
-                res.epoch,
-                [{"split": "train", **res.train}, {"split": "valid", **res.valid}],
-                embedding=emb,
-                previous=previous[0],
-                assets=assets,
-                best_epoch=st.best_epoch,
-                best_valid_loss=st.best_valid_loss if math.isfinite(st.best_valid_loss) else None,
-            )
-            previous[0] = emb
-            v = res.valid
-            text = (
-                f"epoch {res.epoch}: train loss {res.train['loss']:.4f}, valid loss {_fmt(v['loss'])}"
-                f" acc {_fmt(v['accuracy'])} auc {_fmt(v['auc'])} ic {_fmt(v['ic'])},"
-                f" {res.train['samples_per_s']:,.0f} samples/s" + ("  *best" if res.improved else "")
-            )
-            bar.log(text)
-            say(text)
-
-        try:
-            fit(
-                model,
-                prepared.train,
-                prepared.valid,
-                train_cfg,
-                optimizer=optimizer,
-                state=state,
-                on_epoch=on_epoch,
-                on_step=on_step,
-                on_epoch_start=bar.epoch,
-                train_model=prepared.model,
-                sync=prepared.sync,
-            )
-            stop.check()
-            # 6. test the best epoch
-            if state.best_state is not None:
-                model.load_state_dict(state.best_state)
-            test = evaluate(model, test_ds, max(train_cfg.batch_size, 4096)) if writer else {}
-            stop.check()
-            if writer and state.best_epoch is not None:
-                runs.log_evaluation(db, run_id, state.best_epoch, "test", test)
-            status = "finished"
-        except KeyboardInterrupt:
-            status, error, test = "interrupted", "interrupted by the user or a signal", {}
-            raise
-        except BaseException as exc:
-            status, error, test = "failed", f"{type(exc).__name__}: {exc}", {}
-            raise
-        finally:
-            if writer:
-                runs.finish_run(db, run_id, status, test=test if status == "finished" else None, error=error)
-
-    if plot_dir is not None:
-        from training.plots import write_run_plots
-
-        for path in write_run_plots(db, run_id, Path(plot_dir)):
-            say(f"wrote {path}")
-    return TrainResult(
-        run_id=run_id,
-        status=status,
-        best_epoch=state.best_epoch,
-        best_valid_loss=state.best_valid_loss if math.isfinite(state.best_valid_loss) else None,
-        test=test,
-        history=state.history,
-        checkpoint=folder,
-        num_params=model.num_parameters(),
-        device=str(dev),
-    )
+    for step in STEPS:
+        step(ctx)
+    return ctx.result()
 
 
 def evaluate_run(
@@ -826,42 +815,11 @@ def _emb(model: TradingModel) -> np.ndarray:
     return model.embedding_weight().detach().float().cpu().numpy().copy()
 
 
-def _init_from_checkpoint(
-    model: TradingModel, ckpt: dict[str, Any], train_ds: Any, db: Path, source_run: str
-) -> dict[int, str]:
-    """Load ``ckpt``'s weights into ``model``, growing the embedding table for symbols added since."""
-    from training.embeddings import grow_embedding
-
-    old_v, new_v = ckpt["mapping_version"], train_ds.mapping_version
-    if old_v and new_v and parse_version(old_v)[0] != parse_version(new_v)[0]:
-        raise TrainingError(
-            f"run {source_run} was trained on asset-ID mapping {old_v}, the warehouse is on {new_v}: a new "
-            "major version re-numbered every asset, so its embedding rows no longer belong to these IDs",
-            hint="train from scratch (`fstore train` without --init-from)",
-        )
-    if list(ckpt["feature_names"]) != list(train_ds.feature_names):
-        raise TrainingError(
-            f"run {source_run} was trained on other features ({len(ckpt['feature_names'])} vs "
-            f"{len(train_ds.feature_names)}); --init-from needs the same feature columns"
-        )
-    state = dict(ckpt["best_state"] or ckpt["model_state"])
-    grown: dict[int, str] = {}
-    key = "asset_embedding.weight"
-    if key in state:
-        old = state[key].numpy()
-        rows = _asset_rows(db)
-        n_old = old.shape[0]
-        old_assets = [(a, c or "", s or "") for a, _, c, s in rows if a < n_old]
-        new_assets = [(a, c or "", s or "") for a, _, c, s in rows if a >= n_old]
-        table, grown = grow_embedding(old, new_assets, model.num_assets, old_assets)
-        state[key] = torch.from_numpy(table)
-    model.load_state_dict(state)
-    return grown
-
-
 __all__ = [
+    "STEPS",
     "EpochResult",
     "FitState",
+    "RunContext",
     "TrainResult",
     "auc",
     "evaluate",

@@ -13,8 +13,8 @@ import torch
 from features.cli import main
 from features.config import load_project
 from features.errors import ConfigError, TrainingError
-from training import distributed, runs
-from training.distributed import ShardedDataset, shard_indices
+from training import collectives, distributed, runs
+from training.collectives import ShardedDataset, shard_indices
 from training.loader import WindowDataset
 
 torch.set_num_threads(1)
@@ -102,7 +102,7 @@ def _rank_that_fails(project, **kwargs):
     real = train.train_epoch
 
     def train_epoch(*args, **kw):
-        if distributed.rank() == 1 and kw["seed"] % 1000 == 2:
+        if collectives.rank() == 1 and kw["seed"] % 1000 == 2:
             raise RuntimeError("planted failure on rank 1")
         return real(*args, **kw)
 

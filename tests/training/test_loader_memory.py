@@ -11,6 +11,7 @@ import torch
 import warehouse_factory as wf
 
 import training.loader as loader
+import training.reading as reading
 from training import WindowDataset
 
 L = 10
@@ -44,8 +45,8 @@ def test_many_small_queries_give_the_same_arrays(
     project: Path, monkeypatch: pytest.MonkeyPatch, split: str, kw: dict
 ) -> None:
     whole = WindowDataset.from_warehouse(project, split, lookback=L, **kw)
-    monkeypatch.setattr(loader, "_QUERY_BYTES", 600)  # a query per asset (and a batch per few rows)
-    monkeypatch.setattr(loader, "_READ_ROWS", 7)
+    monkeypatch.setattr(reading, "_QUERY_BYTES", 600)  # a query per asset (and a batch per few rows)
+    monkeypatch.setattr(reading, "_READ_ROWS", 7)
     _same(whole, WindowDataset.from_warehouse(project, split, lookback=L, **kw))
 
 
@@ -89,11 +90,11 @@ def test_a_query_too_large_for_the_small_pool_runs_again_with_more(project: Path
             return len(col)
 
         sql = "select asset_id from training_set order by asset_id, ts"
-        assert loader._read_sorted(_Flaky(con), sql, write, 3, True) == n + 3  # type: ignore[arg-type]
+        assert reading.read_sorted(_Flaky(con), sql, write, 3, True) == n + 3  # type: ignore[arg-type]
         np.testing.assert_array_equal(out[3:], expect)  # the retry starts again at the same row
         assert con.execute("select current_setting('memory_limit')").fetchall()[0][0] == "128.0 MiB"
         with pytest.raises(duckdb.OutOfMemoryException):  # a caller's connection: no retry
-            loader._read_sorted(_Flaky(con), sql, write, 0, False)  # type: ignore[arg-type]
+            reading.read_sorted(_Flaky(con), sql, write, 0, False)  # type: ignore[arg-type]
     finally:
         con.close()
 
@@ -125,3 +126,30 @@ def test_compact_storage_and_int64_ids_out(project: Path) -> None:
     # the CPU permutation is drawn as int32 and is the same one torch draws as int64
     g = torch.Generator().manual_seed(5)
     assert torch.equal(ds._order(True, 5).long(), torch.randperm(len(ds), generator=g))
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"missing": "fill", "missing_indicator": True, "normalize": "per_asset"}, {"stride": 3}],
+)
+def test_three_splits_from_one_read_equal_each_split_read_alone(
+    project: Path, monkeypatch: pytest.MonkeyPatch, kw: dict
+) -> None:
+    train = WindowDataset.from_warehouse(project, "train", lookback=L, **kw)
+    alone = {
+        "train": train,
+        **{
+            s: WindowDataset.from_warehouse(project, s, lookback=L, stats=train.stats, **kw)
+            for s in ("valid", "test")
+        },
+    }
+    opens, reads = [], []
+    connect, read_rows = reading.connect, loader.read_rows
+    monkeypatch.setattr(reading, "connect", lambda *a, **k: opens.append(a) or connect(*a, **k))
+    monkeypatch.setattr(loader, "read_rows", lambda *a, **k: reads.append(a) or read_rows(*a, **k))
+    together = WindowDataset.splits(project, lookback=L, **kw)
+    assert (len(opens), len(reads)) == (1, 1)  # one open of the warehouse, one pass over its rows
+    assert list(together) == ["train", "valid", "test"]
+    for split, ds in together.items():
+        _same(alone[split], ds)
+        assert ds.split == split and ds.stats is together["train"].stats

@@ -1,5 +1,8 @@
-"""The import graph of the packages has no circles: every arrow, lazy (inside a function) or not, runs
-one way. Read from the ``ast`` of every module, so a circle is found even when no test imports it."""
+"""The shape of the packages, read from the ``ast`` of every module (so nothing needs importing):
+
+- the import graph has no circles: every arrow, lazy (inside a function) or not, runs one way;
+- no function in ``features/`` or ``training/`` is longer than ~80 lines (small named steps).
+"""
 
 from __future__ import annotations
 
@@ -108,8 +111,28 @@ def test_the_graph_sees_lazy_imports() -> None:
     assert "features.cli.common" in graph["features.cli.symbols"]
 
 
-def test_no_import_circles_in_features() -> None:
-    # training's own circle (train <-> distributed) is being split in the training work; once it is,
-    # this can assert `circles(import_graph()) == []`.
-    touching = [c for c in circles(import_graph()) if any(m.startswith("features") for m in c)]
-    assert touching == []
+def test_no_import_circles() -> None:
+    assert circles(import_graph()) == []
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def long_functions(max_lines: int = MAX_FUNCTION_LINES) -> list[str]:
+    """``module.function: N lines`` for every function (or method) longer than ``max_lines``."""
+    return [
+        f"{module}.{node.name}: {node.end_lineno - node.lineno + 1} lines"
+        for module, file in _modules().items()
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > max_lines
+    ]
+
+
+def test_the_length_check_sees_long_functions() -> None:
+    longest = max(int(line.rsplit(": ", 1)[1].split()[0]) for line in long_functions(0))
+    assert long_functions(longest - 1) and not long_functions(longest)
+
+
+def test_no_function_is_longer_than_80_lines() -> None:
+    assert long_functions() == []
