@@ -68,7 +68,7 @@ class Refresh:
     stats: Stats = field(default_factory=dict)
     temps: list[str] = field(default_factory=lambda: ["__fstore_new"])  # temps holding rows
     mapping: dict[str, str] = field(default_factory=dict)  # input -> relation the model reads it from
-    shadows: list[str] = field(default_factory=list)  # temp tables shadowing an input's name
+    shadows: list[str] = field(default_factory=list)  # temp views shadowing an input's name
     lows: dict[str, object] = field(default_factory=dict)  # Python models: time bound of each input
 
     @property
@@ -230,10 +230,12 @@ def stage_inputs(r: Refresh) -> None:
 
     One time bound per input, the earliest over its partitions: more history than a partition needs
     is harmless, because only rows at or after each partition's recompute start are kept. A SQL model
-    reads its filtered inputs under their own names: a temp table of the same name shadows the
-    relation, and the model's SQL runs as written (no rewrite, so no sqlglot). Not when an input is a
-    view, whose body might read a shadowed name. Rolled back with the transaction on failure, dropped
-    right after use otherwise.
+    reads its filtered inputs under their own names: a temp view of the same name shadows the
+    relation, and the model's SQL runs as written (no rewrite, so no sqlglot). The view filters by a
+    session variable holding the bound (set as a bound parameter), which DuckDB folds into a constant:
+    the filter and the columns the model uses reach the table scan, and no copy of the rows is made.
+    Not when an input is a view, whose body might read a shadowed name. Rolled back with the
+    transaction on failure, dropped right after use otherwise.
     """
     model, window = r.model, r.window
     db, views = "", set()
@@ -248,11 +250,12 @@ def stage_inputs(r: Refresh) -> None:
         everything, lower = bounds[query]
         if everything:
             r.mapping[name] = name  # some partition needs its whole history: read the input as it is
-        elif shadow:
+        elif shadow:  # a view, not a copy: the bound and the model's columns reach the scan itself
+            variable = f"__fstore_lo_{list(bounds).index(query)}"
+            r.con.execute(f"set variable {variable} = ?", [lower])
             r.con.execute(
-                f"create or replace temp table {quote_ident(name)} as select * from"
-                f" {quote_ident(db)}.main.{quote_ident(name)} u where u.{r.t} >= ?",
-                [lower],
+                f"create or replace temp view {quote_ident(name)} as select * from"
+                f" {quote_ident(db)}.main.{quote_ident(name)} u where u.{r.t} >= getvariable('{variable}')"
             )
             r.shadows.append(name)
             r.mapping[name] = name
@@ -301,7 +304,7 @@ def compute_rows(r: Refresh) -> int:
         if r.model.kind == "python":
             r.con.unregister("__fstore_frame")
     for name in r.shadows:  # the inputs are themselves again
-        r.con.execute(f"drop table temp.main.{quote_ident(name)}")
+        r.con.execute(f"drop view temp.main.{quote_ident(name)}")
     return rows
 
 
