@@ -245,14 +245,16 @@ def stage_inputs(r: Refresh) -> None:
     bounds: dict[str, tuple[object, object]] = {}  # the same query for every input: run it once
     for i, name in enumerate(window.windowed):
         query = _bound_sql(r, name)
-        if query not in bounds:
+        fresh = query not in bounds
+        if fresh:
             bounds[query] = first_row(r.con, query) or (True, None)
         everything, lower = bounds[query]
         if everything:
             r.mapping[name] = name  # some partition needs its whole history: read the input as it is
         elif shadow:  # a view, not a copy: the bound and the model's columns reach the scan itself
             variable = f"__fstore_lo_{list(bounds).index(query)}"
-            r.con.execute(f"set variable {variable} = ?", [lower])
+            if fresh:
+                r.con.execute(f"set variable {variable} = ?", [lower])
             r.con.execute(
                 f"create or replace temp view {quote_ident(name)} as select * from"
                 f" {quote_ident(db)}.main.{quote_ident(name)} u where u.{r.t} >= getvariable('{variable}')"
