@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_engine.py              # everything
     .venv/bin/python bench/bench_engine.py --only overhead,noop,incremental,dbt
+    .venv/bin/python bench/bench_engine.py --only plus_one_day --size large --compare ../baseline
 
 overhead     full build of the default project's models through fstore vs the same statements run
              directly through the duckdb Python API in one process (same warehouse, same inputs)
@@ -10,6 +11,12 @@ noop         `fstore build` with nothing changed, process start included: defaul
 incremental  after appending one day for every symbol: incremental refresh vs full build, on a
              generated all-incremental feature project (154 assets × ~10 years) and on the default
              project as shipped (every model incremental), wall and CPU seconds, median of --repeat
+plus_one_day the default-project half of `incremental` alone, at --size default (154 symbols × 10
+             years) or large (1,000 × 20), for this checkout and each --compare checkout (its own
+             sql/, library and .venv/bin/python: a "before" measured in the same run), interleaved;
+             with CPU seconds per model of the refresh
+startup      `fstore --help` and a no-op build in fresh processes, for this checkout and each
+             --compare checkout, interleaved, next to a bare interpreter and `import duckdb`
 dbt          dbt-core + dbt-duckdb in their own venv (/tmp/dbtvenv) on the same SQL models: full
              build and no-op; skipped with a note when that venv is missing
 """
@@ -40,10 +47,17 @@ def _median(fn: Callable[[], float], repeat: int) -> tuple[float, list[float]]:
     return statistics.median(times), times
 
 
-def default_project(root: Path, years: float = 10.0) -> Path:
-    """A copy of this repo's project: shipped symbols, sql/ and features/library, synthetic market."""
+def default_project(root: Path, years: float = 10.0, n_symbols: int = 0) -> Path:
+    """A copy of this repo's project: shipped symbols (or ``n_symbols`` in all: the shipped ones and
+    SYN0000… stocks spread over the sector sub-categories), sql/ and features/library, synthetic market."""
     (root / "config").mkdir(parents=True)
-    shutil.copy(REPO / "config" / "symbols.json", root / "config" / "symbols.json")
+    symbols = json.loads((REPO / "config" / "symbols.json").read_text())
+    if n_symbols:
+        shipped = {s for group in ("sectors", "etfs", "crypto") for v in symbols[group].values() for s in v}
+        subs = list(symbols["sectors"])
+        for i in range(n_symbols - len(shipped)):
+            symbols["sectors"][subs[i % len(subs)]].append(f"SYN{i:04d}")
+    (root / "config" / "symbols.json").write_text(json.dumps(symbols, indent=1))
     shutil.copytree(REPO / "sql", root / "sql")
     shutil.copytree(
         REPO / "features" / "library", root / "library", ignore=shutil.ignore_patterns("__pycache__")
@@ -196,6 +210,66 @@ def bench_noop(tmp: Path, repeat: int) -> dict[str, object]:
     return out
 
 
+def bench_startup(tmp: Path, repeat: int) -> dict[str, object]:
+    """`fstore --help` and a no-op `fstore build --quiet` (default project, nothing changed), each a
+    fresh process, for this checkout and each --compare checkout (its own venv and project),
+    interleaved; medians of wall and CPU seconds (user + sys of the child), next to the floors: a
+    bare interpreter and `python -c "import duckdb"` (what any build pays before fstore's own work)."""
+    checkouts = [REPO, *(Path(c).resolve() for c in OPTIONS["compare"])]  # type: ignore[attr-defined]
+    runs: dict[str, list[tuple[float, float]]] = {}
+    cmds: dict[str, list[str]] = {}
+    for k, checkout in enumerate(checkouts):
+        bin_dir = checkout / ".venv" / "bin"
+        root = tmp / f"startup{k}"
+        subprocess.run(
+            [
+                str(bin_dir / "python"),
+                "-c",
+                f"import sys; sys.path.insert(0, {str(checkout / 'bench')!r});"
+                f" import bench_engine as b; from pathlib import Path; b.REPO = Path({str(checkout)!r});"
+                f" b.default_project(Path({str(root)!r}))",
+            ],
+            check=True,
+        )
+        subprocess.run(
+            [str(bin_dir / "fstore"), "build", "--quiet", "--project", str(root)],
+            check=True,
+            capture_output=True,
+        )
+        cmds[f"[{k}] fstore --help"] = [str(bin_dir / "fstore"), "--help"]
+        cmds[f"[{k}] no-op fstore build"] = [
+            str(bin_dir / "fstore"),
+            "build",
+            "--quiet",
+            "--project",
+            str(root),
+        ]
+    cmds["python -c pass"] = [PY, "-c", "pass"]
+    cmds["python -c 'import duckdb'"] = [PY, "-c", "import duckdb"]
+    for cmd in cmds.values():  # warm .pyc files and the parse cache
+        subprocess.run(cmd, check=True, capture_output=True)
+    for _ in range(repeat):
+        for label, cmd in cmds.items():
+            import resource
+
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            wall = time.perf_counter() - t0
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+            runs.setdefault(label, []).append((wall, cpu))
+    med = statistics.median
+    return {
+        "checkouts": {f"[{k}]": str(c) for k, c in enumerate(checkouts)},
+        "median wall s / cpu s": {
+            label: [round(med(w for w, _ in v), 3), round(med(c for _, c in v), 3)]
+            for label, v in runs.items()
+        },
+        "load average at the end": os.getloadavg(),
+    }
+
+
 # --------------------------------------------------------------------------- incremental
 
 INCR_MODELS = {
@@ -293,15 +367,125 @@ def bench_incremental(tmp: Path, repeat: int) -> dict[str, object]:
         "cpu ratio": round(statistics.median(inc_c) / statistics.median(full_c), 3),
     }
 
-    out["default project"] = _default_plus_one_day(tmp / "incr_default", repeat)
+    out["default project"] = plus_one_day(tmp, repeat)
     return out
 
 
-def _default_plus_one_day(root: Path, repeat: int) -> dict[str, object]:
-    """The default project as shipped (every model incremental): a full build (``--full-refresh``) vs
-    the build after appending one day for every symbol to raw_prices (as ingestion would), in the same
-    process and interleaved, after one untimed warm-up round; wall and CPU seconds (user + sys of the
-    whole process, DuckDB's threads included), median of ``repeat`` rounds."""
+SIZES = {"default": (0, 10.0), "large": (1000, 20.0)}  # name -> (symbols in all, 0 = shipped; years)
+OPTIONS: dict[str, object] = {"size": "default", "compare": [], "settle": 0}  # set by main()
+
+
+def plus_one_day(tmp: Path, repeat: int) -> dict[str, object]:
+    """The default project as shipped (every model incremental) at ``--size``: a full build
+    (``--full-refresh``) vs the build after appending one day for every symbol to raw_prices (as
+    ingestion would), in one process per checkout (this one and each ``--compare`` checkout, each
+    with its own sql/, library and venv), all of them interleaved round by round, after an untimed
+    warm-up round; wall and CPU seconds (user + sys of the whole process, DuckDB's threads
+    included), median of ``repeat`` rounds, and seconds per model."""
+    size = str(OPTIONS["size"])
+    checkouts = [REPO, *(Path(c).resolve() for c in OPTIONS["compare"])]  # type: ignore[attr-defined]
+    workers = []
+    for k, checkout in enumerate(checkouts):
+        py = checkout / ".venv" / "bin" / "python"
+        workers.append(
+            subprocess.Popen(
+                [
+                    str(py),
+                    __file__,
+                    "--worker",
+                    str(checkout),
+                    "--size",
+                    size,
+                    "--dir",
+                    str(tmp / f"plus{k}"),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        )
+    load_before = os.getloadavg()
+    rounds: list[list[dict[str, object]]] = [[] for _ in workers]
+    steady: list[list[dict[str, object]]] = [[] for _ in workers]
+    try:
+        for _ in range(repeat + 1):  # the first round of each worker is its warm-up
+            for k, w in enumerate(workers):
+                assert w.stdin is not None and w.stdout is not None
+                w.stdin.write("round\n")
+                w.stdin.flush()
+                rounds[k].append(json.loads(w.stdout.readline()))
+        settle = int(OPTIONS["settle"])  # type: ignore[call-overload]
+        if settle:
+            for w in workers:
+                assert w.stdin is not None and w.stdout is not None
+                w.stdin.write(f"settle {settle}\n")
+                w.stdin.flush()
+            for w in workers:
+                assert w.stdout is not None
+                w.stdout.readline()
+            for _ in range(repeat):
+                for k, w in enumerate(workers):
+                    assert w.stdin is not None and w.stdout is not None
+                    w.stdin.write("steady\n")
+                    w.stdin.flush()
+                    steady[k].append(json.loads(w.stdout.readline()))
+    finally:
+        for w in workers:
+            if w.stdin is not None:
+                w.stdin.close()
+            w.wait()
+    med = statistics.median
+    out: dict[str, object] = {"size": size, "load average before / after": [load_before, os.getloadavg()]}
+    for checkout, done, later in zip(checkouts, rounds, steady, strict=True):
+        r = done[1:]
+        fw, fc = [x["full_w"] for x in r], [x["full_c"] for x in r]
+        iw, ic = [x["inc_w"] for x in r], [x["inc_c"] for x in r]
+        models = list(r[-1]["inc_models"])  # type: ignore[arg-type]
+        out[str(checkout)] = {
+            "rows (stg_prices)": r[-1]["rows"],
+            "rounds": repeat,
+            "full build wall s / cpu s (median)": [round(med(fw), 3), round(med(fc), 3)],
+            "after +1 day wall s / cpu s (median)": [round(med(iw), 3), round(med(ic), 3)],
+            "ratio wall / cpu (of the medians)": [round(med(iw) / med(fw), 4), round(med(ic) / med(fc), 4)],
+            "cpu ratio per round": [round(i / f, 4) for i, f in zip(ic, fc, strict=True)],
+            "per model after +1 day, median wall s / cpu s / share of the refresh's cpu": {
+                m: [
+                    round(med([x["inc_models"][m][0] for x in r]), 4),  # type: ignore[index]
+                    round(med([x["inc_models"][m][1] for x in r]), 4),  # type: ignore[index]
+                    round(med([x["inc_models"][m][1] for x in r]) / med(ic), 3),  # type: ignore[index]
+                ]
+                for m in models
+            },
+            **(
+                {
+                    f"after {OPTIONS['settle']} more days of refreshes: +1 day wall s / cpu s, ratio cpu": [
+                        round(med([x["inc_w"] for x in later]), 3),  # type: ignore[misc]
+                        round(med([x["inc_c"] for x in later]), 3),  # type: ignore[misc]
+                        round(med([x["inc_c"] for x in later]) / med(fc), 4),  # type: ignore[misc]
+                    ],
+                    "per model, median cpu s (after those days)": {
+                        m: round(med([x["inc_models"][m][1] for x in later]), 4)  # type: ignore[index]
+                        for m in models
+                    },
+                }
+                if later
+                else {}
+            ),
+            "per model full build, median wall s": {
+                m: round(med([x["full_models"][m][0] for x in r]), 3)  # type: ignore[index]
+                for m in models
+            },
+        }
+    return out
+
+
+def worker(checkout: Path, size: str, folder: Path) -> None:
+    """One checkout's side of :func:`plus_one_day`: build once, then one round per stdin line."""
+    global REPO
+    REPO = checkout  # the project's models come from the checkout being measured
+    # and its package: a checkout may share another's venv (its editable install points elsewhere)
+    sys.path.insert(0, str(checkout))
+    os.environ["PYTHONPATH"] = str(checkout)
     import duckdb
 
     from features.config import load_project
@@ -311,54 +495,76 @@ def _default_plus_one_day(root: Path, repeat: int) -> dict[str, object]:
     from features.models.validate import validate
     from features.warehouse import record_source_version
 
-    default_project(root)
-    _fstore(root, "build", "--quiet", "--no-tests")
+    n_symbols, years = SIZES[size]
+    root = default_project(folder, years, n_symbols)
+    fstore = str(Path(sys.executable).parent / "fstore")
+    subprocess.run(
+        [fstore, "build", "--quiet", "--no-tests", "--project", str(root)], check=True, capture_output=True
+    )
     project = load_project(root)
     con = duckdb.connect(str(project.warehouse_path))
     dag = validate(discover(project), relations(con))
-    load_before = os.getloadavg()
-    full_w, full_c, inc_w, inc_c = [], [], [], []
-    per_model: dict[str, list[object]] = {}
-    for k in range(repeat + 1):
-        c0, t0 = time.process_time(), time.perf_counter()
-        full = build_models(con, project, dag, full_refresh=True, run_tests=False)
-        fc, fw = time.process_time() - c0, time.perf_counter() - t0
+    cpu: dict[str, float] = {}
+
+    def report(event: str, run: object) -> None:
+        name = getattr(run, "model", "")
+        if event == "start":
+            cpu[name] = time.process_time()
+        elif event == "done" and name in cpu:
+            cpu[name] = time.process_time() - cpu[name]
+
+    def plus_one(k: object) -> None:
         # one new day for every symbol: the day after the latest, each symbol's last bar repeated
         con.execute(
             "insert into raw_prices select symbol, (select max(ts) from raw_prices) + 1, open, high, low,"
             " close, volume from raw_prices qualify row_number() over (partition by symbol order by ts desc) = 1"
         )
         record_source_version(con, "raw_prices", f"bench-plus-one-day-{k}")
+
+    for k, line in enumerate(sys.stdin):
+        if line.startswith("settle"):  # refreshes only, untimed: the days after a full build
+            for j in range(int(line.split()[1])):
+                plus_one(f"{k}-{j}")
+                build_models(con, project, dag, run_tests=False)
+            print("{}", flush=True)
+            continue
+        if line.startswith("steady"):  # one timed refresh, no full build before it
+            plus_one(k)
+            cpu.clear()
+            c0, t0 = time.process_time(), time.perf_counter()
+            res = build_models(con, project, dag, run_tests=False, report=report)
+            ic, iw = time.process_time() - c0, time.perf_counter() - t0
+            models = {r.model: [r.seconds, cpu.get(r.model, 0.0)] for r in res.runs}
+            print(json.dumps({"inc_w": iw, "inc_c": ic, "inc_models": models}), flush=True)
+            continue
+        cpu.clear()
         c0, t0 = time.process_time(), time.perf_counter()
-        res = build_models(con, project, dag, run_tests=False)
+        full = build_models(con, project, dag, full_refresh=True, run_tests=False, report=report)
+        fc, fw = time.process_time() - c0, time.perf_counter() - t0
+        full_models = {r.model: [r.seconds, cpu.get(r.model, 0.0)] for r in full.runs}
+        plus_one(k)
+        cpu.clear()
+        c0, t0 = time.process_time(), time.perf_counter()
+        res = build_models(con, project, dag, run_tests=False, report=report)
         ic, iw = time.process_time() - c0, time.perf_counter() - t0
         actions = {r.model: r.action for r in res.runs}
         assert all(a == "incremental" for m, a in actions.items() if m != "training_features"), actions
-        if k == 0:
-            continue  # warm-up: imports, page cache
-        full_w.append(fw)
-        full_c.append(fc)
-        inc_w.append(iw)
-        inc_c.append(ic)
-        full_s = {r.model: r.seconds for r in full.runs}
-        per_model = {r.model: [r.action, round(r.seconds, 3), round(full_s[r.model], 3)] for r in res.runs}
-    rows = con.execute("select count(*) from stg_prices").fetchall()[0][0]
+        rows = con.execute("select count(*) from stg_prices").fetchall()[0][0]
+        print(
+            json.dumps(
+                {
+                    "full_w": fw,
+                    "full_c": fc,
+                    "inc_w": iw,
+                    "inc_c": ic,
+                    "rows": rows,
+                    "full_models": full_models,
+                    "inc_models": {r.model: [r.seconds, cpu.get(r.model, 0.0)] for r in res.runs},
+                }
+            ),
+            flush=True,
+        )
     con.close()
-    med = statistics.median
-    return {
-        "rows (stg_prices)": rows,
-        "rounds": repeat,
-        "full build wall s / cpu s (median)": [round(med(full_w), 3), round(med(full_c), 3)],
-        "after +1 day wall s / cpu s (median)": [round(med(inc_w), 3), round(med(inc_c), 3)],
-        "ratio wall / cpu (of the medians)": [
-            round(med(inc_w) / med(full_w), 3),
-            round(med(inc_c) / med(full_c), 3),
-        ],
-        "cpu ratio per round": [round(i / f, 3) for i, f in zip(inc_c, full_c, strict=True)],
-        "wall ratio per round": [round(i / f, 3) for i, f in zip(inc_w, full_w, strict=True)],
-        "per model, last round: action, s after +1 day, s full": per_model,
-        "load average before / after": [load_before, os.getloadavg()],
-    }
 
 
 # --------------------------------------------------------------------------- dbt
@@ -442,14 +648,40 @@ def bench_dbt(tmp: Path, repeat: int) -> dict[str, object]:
     }
 
 
-BENCHES = {"overhead": bench_overhead, "noop": bench_noop, "incremental": bench_incremental, "dbt": bench_dbt}
+BENCHES = {
+    "overhead": bench_overhead,
+    "noop": bench_noop,
+    "incremental": bench_incremental,
+    "plus_one_day": plus_one_day,
+    "startup": bench_startup,
+    "dbt": bench_dbt,
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(BENCHES))
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--size", choices=sorted(SIZES), default="default", help="incremental: project size")
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        help="incremental: another checkout (with its own .venv) measured in the same run, interleaved",
+    )
+    parser.add_argument(
+        "--settle",
+        type=int,
+        default=0,
+        help="plus_one_day: then N untimed daily refreshes and --repeat timed ones (no full build between)",
+    )
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.size, args.dir)
+        return
+    OPTIONS.update(size=args.size, compare=args.compare, settle=args.settle)
     print(
         f"# {platform.platform()}, {os.cpu_count()} cores, python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )

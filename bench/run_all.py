@@ -21,6 +21,7 @@ def main() -> int:
     args = parser.parse_args()
     runs: list[list[str]] = [
         ["bench_engine.py"],
+        ["bench_anchor.py", *(["--repeat", "1"] if args.quick else [])],
         ["bench_features.py", *(["--only", "default"] if args.quick else [])],
         ["bench_loader.py", "--markdown"],
         ["bench_train.py", *([] if args.quick else ["--embedding"])],

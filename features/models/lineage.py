@@ -79,12 +79,26 @@ class _Tracer:
         return node
 
 
+# (SQL, input schemas) -> direct sources: one build writes the manifest and lineage.json, each with its
+# own tracer; the second reuses the first's analysis instead of running sqlglot's lineage again
+_DIRECT: dict[str, dict[str, list[tuple[str, str]]]] = {}
+
+
 def _direct_sources(model: Any, schema: dict[str, dict[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    refs = {r.name: schema[r.name] for r in model.refs if r.name in schema}
+    key = json.dumps([model.sql, refs], sort_keys=True)
+    if key not in _DIRECT:
+        if len(_DIRECT) > 4096:  # a long-lived process (tests, a notebook) keeps a bounded memo
+            _DIRECT.clear()
+        _DIRECT[key] = _trace_direct(model, refs)
+    return {column: list(pairs) for column, pairs in _DIRECT[key].items()}
+
+
+def _trace_direct(model: Any, refs: dict[str, dict[str, str]]) -> dict[str, list[tuple[str, str]]]:
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
     from sqlglot.lineage import lineage
 
-    refs = {r.name: schema[r.name] for r in model.refs if r.name in schema}
     try:
         roots = lineage(None, model.sql, schema=refs, dialect="duckdb")
     except SqlglotError as exc:

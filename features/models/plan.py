@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from features.errors import ModelError
 from features.models import state as st
-from features.models.fingerprint import data_version, definition, digest, fingerprint
+from features.models.fingerprint import data_versions, definition, digest, fingerprint
 from features.models.result import ModelRun
 
 if TYPE_CHECKING:
@@ -75,16 +75,13 @@ def _fingerprint_models(
     con: duckdb.DuckDBPyConnection, engine: Engine, dag: Dag, chosen: set[str], p: Plan, full_refresh: bool
 ) -> None:
     """Fill ``p.states`` (every model, in DAG order), ``p.windowed`` and ``p.runs`` (the chosen ones)."""
-    versions: dict[str, str] = {}
+    versions = data_versions(con, sorted({s for sources in dag.sources.values() for s in sources}))
     defs: dict[str, str] = {}
     fps: dict[str, str] = {}
     cols: dict[str, set[str]] | None = None  # the catalog, read once when an incremental model needs it
     for name in dag.order:
         model = dag.models[name]
         sources = list(dag.sources[name])
-        for s in sources:
-            if s not in versions:
-                versions[s] = data_version(con, s)
         ups = list(dag.upstream[name])
         defs[name] = definition(model, [defs[u] for u in ups], sources)
         fps[name] = fingerprint(defs[name], [fps[u] for u in ups], [versions[s] for s in sources])

@@ -54,7 +54,22 @@ class ModelState:
     input_stats: str = "{}"  # JSON: windowed input -> [max time, row-hash sum, tail, generation]
 
 
+_TABLES = (MODELS_TABLE, TESTS_TABLE, "build_runs", "build_models", "build_tests")
+
+
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the bookkeeping tables (and later columns) that are missing; one catalog query when
+    none is (every build starts here, a no-op one too)."""
+    present = scalar(
+        con,
+        "select (select count(*) from duckdb_tables() where schema_name = 'main' and not temporary"
+        " and database_name = current_database() and list_contains(?, table_name))"
+        " + (select count(*) from duckdb_columns() where schema_name = 'main'"
+        " and database_name = current_database() and table_name = ? and column_name = 'input_stats')",
+        [list(_TABLES), MODELS_TABLE],
+    )
+    if present == len(_TABLES) + 1:
+        return
     for ddl in _DDL:
         con.execute(ddl)
 

@@ -68,7 +68,7 @@ class Refresh:
     stats: Stats = field(default_factory=dict)
     temps: list[str] = field(default_factory=lambda: ["__fstore_new"])  # temps holding rows
     mapping: dict[str, str] = field(default_factory=dict)  # input -> relation the model reads it from
-    shadows: list[str] = field(default_factory=list)  # temp tables shadowing an input's name
+    shadows: list[str] = field(default_factory=list)  # temp views shadowing an input's name
     lows: dict[str, object] = field(default_factory=dict)  # Python models: time bound of each input
 
     @property
@@ -102,7 +102,9 @@ def refresh(con: duckdb.DuckDBPyConnection, model: Model, window: Window) -> tup
     r = Refresh(con, model, window)
     high_water_marks(r)
     starts = [scan_input(r, i, name) for i, name in enumerate(window.windowed)]
+    input_stats_after_scan(r)
     if not recompute_starts(r, starts):
+        r.stats[OWN_TAIL] = [scalar(con, "select min(hw)::varchar from __fstore_hw")]
         _drop(con, r.temps)
         return 0, r.stats  # no input has new rows
     stage_inputs(r)
@@ -115,7 +117,7 @@ def refresh(con: duckdb.DuckDBPyConnection, model: Model, window: Window) -> tup
 def high_water_marks(r: Refresh) -> None:
     """Step 1: ``__fstore_hw`` (partition, hw). Every partition's max was at or after the recorded own
     tail last time, so only rows from there on are aggregated (a partition below it would count as
-    new: slower, still exact)."""
+    new: slower, still exact). The own tail recorded now, ``min(hw)``, is read with step 6's query."""
     t, own_tail = r.t, r.window.own_tail
     bound, params = ("", []) if own_tail is None else (f" where m.{t} >= ?", [own_tail])
     r.con.execute(
@@ -123,13 +125,13 @@ def high_water_marks(r: Refresh) -> None:
         f" from {quote_ident(r.model.name)} m{bound} group by 1",
         params,
     )
-    r.stats[OWN_TAIL] = [scalar(r.con, "select min(hw)::varchar from __fstore_hw")]
 
 
 def scan_input(r: Refresh, i: int, name: str) -> str:
     """Step 2 for one windowed input: one pass into ``__fstore_c{i}`` finds, per partition, where its
     changes start (NULL: the whole history); with one windowed input (the usual case) also where to
-    start re-reading it. Checks its history or records its tail. Returns a SELECT of (p, r, rs)."""
+    start re-reading it; and what :func:`input_stats_after_scan` reads to check its history or record
+    its tail. Returns a SELECT of (p, r, rs)."""
     t, model, upstream_ahead = r.t, r.model, r.window.upstream_ahead
     n_shift = shift(model, name, upstream_ahead)
     n_depth = depth(model, name, r.window.windowed, upstream_ahead)
@@ -156,10 +158,6 @@ def scan_input(r: Refresh, i: int, name: str) -> str:
         f" from {quote_ident(name)} u {hw_join}{where} group by 1",
         params,
     )
-    if name in r.window.checked:
-        check_history(r, i, name)
-    else:
-        record_tail(r, i, name, d)
     return (
         f"select c.p, case when c.new_partition then null else {start} end as r,"
         f" case when c.new_partition then null else {read} end as rs"
@@ -184,36 +182,47 @@ def _history_columns(r: Refresh, name: str, d: int) -> tuple[str, str, list[obje
     return hashes, "", []
 
 
-def check_history(r: Refresh, i: int, name: str) -> None:
-    """Raise :class:`Restated` when input ``name``'s rows up to the recorded time hash differently."""
-    max_t, h_all, h_old = first_row(
-        r.con,
-        f"select max(max_t)::varchar, sum(h_all)::hugeint::varchar, sum(h_old)::hugeint::varchar"
-        f" from __fstore_c{i}",
-    )
-    if h_old != r.window.checked[name][1]:
-        raise Restated(name)
-    r.stats[name] = [max_t, h_all, None]
-
-
-def record_tail(r: Refresh, i: int, name: str, d: int) -> None:
-    """The tail time the next refresh may start its pass over input ``name`` from."""
-    tail = scalar(
-        r.con,
-        f"select case when bool_and(len(tail_tops) >= {d}) then min(tail_tops[{d}])::varchar end"
-        f" from __fstore_c{i}",
-    )
-    r.stats[name] = [None, None, tail]
+def input_stats_after_scan(r: Refresh) -> None:
+    """After every input's pass, one statement: raise :class:`Restated` when a checked input's rows up
+    to the recorded time hash differently; else record its new max time and hash, and each other
+    input's tail (the time the next refresh may start its pass over that input from)."""
+    parts: list[str] = []
+    for i, name in enumerate(r.window.windowed):
+        c = f"__fstore_c{i}"
+        if name in r.window.checked:
+            parts += [
+                f"(select max(max_t)::varchar from {c})",
+                f"(select sum(h_all)::hugeint::varchar from {c})",
+                f"(select sum(h_old)::hugeint::varchar from {c})",
+            ]
+        else:
+            d = max(depth(r.model, name, r.window.windowed, r.window.upstream_ahead), 1)
+            parts.append(
+                f"(select case when bool_and(len(tail_tops) >= {d}) then min(tail_tops[{d}])::varchar end"
+                f" from {c})"
+            )
+    row = list(first_row(r.con, "select " + ", ".join(parts)) or ())
+    for name in r.window.windowed:
+        if name in r.window.checked:
+            max_t, h_all, h_old = row[:3]
+            del row[:3]
+            if h_old != r.window.checked[name][1]:
+                raise Restated(name)
+            r.stats[name] = [max_t, h_all, None]
+        else:
+            r.stats[name] = [None, None, row.pop(0)]
 
 
 def recompute_starts(r: Refresh, starts: list[str]) -> bool:
     """Step 3: ``__fstore_r`` (p, whole, r, rs), the earliest start over the inputs per partition
     (whole history if any says so). False when no input has new rows."""
-    r.con.execute(
-        "create or replace temp table __fstore_r as select p, bool_or(r is null) as whole, min(r) as r,"
-        " min(rs) as rs from (" + " union all ".join(starts) + ") group by p"
+    return bool(
+        scalar(
+            r.con,
+            "create or replace temp table __fstore_r as select p, bool_or(r is null) as whole, min(r) as r,"
+            " min(rs) as rs from (" + " union all ".join(starts) + ") group by p",
+        )
     )
-    return bool(scalar(r.con, "select count(*) from __fstore_r"))
 
 
 def stage_inputs(r: Refresh) -> None:
@@ -221,25 +230,34 @@ def stage_inputs(r: Refresh) -> None:
 
     One time bound per input, the earliest over its partitions: more history than a partition needs
     is harmless, because only rows at or after each partition's recompute start are kept. A SQL model
-    reads its filtered inputs under their own names: a temp table of the same name shadows the
-    relation, and the model's SQL runs as written (no rewrite, so no sqlglot). Not when an input is a
-    view, whose body might read a shadowed name. Rolled back with the transaction on failure, dropped
-    right after use otherwise.
+    reads its filtered inputs under their own names: a temp view of the same name shadows the
+    relation, and the model's SQL runs as written (no rewrite, so no sqlglot). The view filters by a
+    session variable holding the bound (set as a bound parameter), which DuckDB folds into a constant:
+    the filter and the columns the model uses reach the table scan, and no copy of the rows is made.
+    Not when an input is a view, whose body might read a shadowed name. Rolled back with the
+    transaction on failure, dropped right after use otherwise.
     """
     model, window = r.model, r.window
     db, views = "", set()
     if model.kind == "sql":
         db, views = _database_and_views(r.con, [*window.windowed, *window.static])
     shadow = model.kind == "sql" and not views
+    bounds: dict[str, tuple[object, object]] = {}  # the same query for every input: run it once
     for i, name in enumerate(window.windowed):
-        everything, lower = first_row(r.con, _bound_sql(r, name))
+        query = _bound_sql(r, name)
+        fresh = query not in bounds
+        if fresh:
+            bounds[query] = first_row(r.con, query) or (True, None)
+        everything, lower = bounds[query]
         if everything:
             r.mapping[name] = name  # some partition needs its whole history: read the input as it is
-        elif shadow:
+        elif shadow:  # a view, not a copy: the bound and the model's columns reach the scan itself
+            variable = f"__fstore_lo_{list(bounds).index(query)}"
+            if fresh:
+                r.con.execute(f"set variable {variable} = ?", [lower])
             r.con.execute(
-                f"create or replace temp table {quote_ident(name)} as select * from"
-                f" {quote_ident(db)}.main.{quote_ident(name)} u where u.{r.t} >= ?",
-                [lower],
+                f"create or replace temp view {quote_ident(name)} as select * from"
+                f" {quote_ident(db)}.main.{quote_ident(name)} u where u.{r.t} >= getvariable('{variable}')"
             )
             r.shadows.append(name)
             r.mapping[name] = name
@@ -288,7 +306,7 @@ def compute_rows(r: Refresh) -> int:
         if r.model.kind == "python":
             r.con.unregister("__fstore_frame")
     for name in r.shadows:  # the inputs are themselves again
-        r.con.execute(f"drop table temp.main.{quote_ident(name)}")
+        r.con.execute(f"drop view temp.main.{quote_ident(name)}")
     return rows
 
 
@@ -334,13 +352,15 @@ def _own_last_rows(r: Refresh) -> tuple[str, dict[str, object]]:
 
 
 def replace_rows(r: Refresh) -> None:
-    """Step 6: delete the model's recomputed rows (and rows of recomputed keys), insert the new ones."""
+    """Step 6: delete the model's recomputed rows (and rows of recomputed keys), insert the new ones;
+    read the own tail (``min(hw)``, step 1) in the same query."""
     h, t, target = r.model.header, r.t, quote_ident(r.model.name)
-    overlap, whole, first = first_row(
+    overlap, whole, first, own_tail = first_row(
         r.con,
-        "select count(*), bool_or(r.whole), min(r.r) from __fstore_r r join __fstore_hw hw on r.p = hw.p"
-        " where r.whole or r.r <= hw.hw",
+        "select count(*), bool_or(r.whole), min(r.r), (select min(hw)::varchar from __fstore_hw)"
+        " from __fstore_r r join __fstore_hw hw on r.p = hw.p where r.whole or r.r <= hw.hw",
     )
+    r.stats[OWN_TAIL] = [own_tail]
     if overlap:  # only when rows already built are recomputed (look-ahead, short history): not appends
         early = ("", []) if whole else (f" and {target}.{t} >= ?", [first])  # cheap filter before the join
         r.con.execute(
@@ -433,12 +453,11 @@ def _drop(con: duckdb.DuckDBPyConnection, temps: list[str]) -> None:
 
 __all__ = [
     "Refresh",
-    "check_history",
     "compute_rows",
     "high_water_marks",
     "input_stats",
+    "input_stats_after_scan",
     "recompute_starts",
-    "record_tail",
     "refresh",
     "replace_rows",
     "rewrite_refs",
