@@ -272,7 +272,10 @@ def _event_at(seq: int, row: tuple[Any, ...], spans: dict[str, list[_Span]]) -> 
             added.append(Entry(symbol, first.asset_id, first.category, first.subcategory))
             active, category = True, (first.category, first.subcategory)
         elif before is None:
-            raise _Damaged(f"dim_symbol_history opens a row for {symbol} at version {version} out of nowhere")
+            raise _Damaged(
+                f"dim_symbol_history opens a row for {symbol} at version {version} that mapping_versions does "
+                "not add"
+            )
         else:
             active, category = before.active, (before.category, before.subcategory)
         if symbol in (retired_symbols or []):
@@ -363,10 +366,11 @@ def read_warehouse(con: duckdb.DuckDBPyConnection, *, path: Path | None = None) 
             mapping, created_date=events[0].created_at[:10], source_config=events[-1].source_config
         )
         _check_derived(con, mapping)
-    except (_Damaged, MappingError) as exc:
-        return WarehouseCopy(
-            path, problem=str(exc.message if isinstance(exc, MappingError) else exc), labels=labels
-        )
+    except _Damaged as exc:
+        return WarehouseCopy(path, problem=str(exc), labels=labels)
+    except MappingError as exc:
+        problem = f"mapping_versions and dim_symbol_history describe an impossible history ({exc.message})"
+        return WarehouseCopy(path, problem=problem, labels=labels)
     except duckdb.Error as exc:
         return WarehouseCopy(
             path, problem=f"its tables cannot be read ({str(exc).splitlines()[0]})", labels=labels

@@ -313,13 +313,27 @@ def _universe_or_none(project: Any) -> Universe | None:
         return None
 
 
-def _discard_refusal(what: str, lost: Sequence[str], verdict: Verdict, command: str) -> MappingError:
+_KEEP_HINTS = {
+    "restore": "to keep them, `fstore symbols recover` rewrites the file from the warehouse's history; to lose "
+    "them on purpose, `fstore symbols restore --discard-newer`",
+    "recover": "the warehouse is only behind: any command (`fstore symbols restore`, `fstore build`) catches "
+    "it up from the file; to lose them on purpose, `fstore symbols recover --discard-newer`",
+}
+
+
+def _discard_refusal(lost: Sequence[str], verdict: Verdict, command: str) -> MappingError:
+    """The refusal of a restore / recover that would lose versions only the other copy records."""
+    if verdict.state == "diverged":
+        return verdict.error()  # names the first difference and both ways out
+    keeper = "the warehouse" if command == "restore" else "the file"
+    hint = _KEEP_HINTS[command]
+    if verdict.state == "warehouse_damaged":
+        hint = f"to lose them on purpose, `fstore symbols {command} --discard-newer`"
     return MappingError(
-        f"{what} would lose version(s) {', '.join(lost)} that only {'the warehouse' if command == 'restore' else 'the file'} "
-        "records; nothing was changed",
+        f"{'rebuilding the warehouse from the file' if command == 'restore' else 'rewriting the file from the warehouse'} "
+        f"would lose version(s) {', '.join(lost)} that only {keeper} records; nothing was changed",
         file=verdict.file_path,
-        hint=(verdict.error().hint if not verdict.usable and verdict.state != "warehouse_behind" else None)
-        or f"run `fstore symbols {command} --discard-newer` to lose them on purpose",
+        hint=hint,
     )
 
 
@@ -345,7 +359,7 @@ def restore_warehouse(project: Any, *, db: Path | None = None, discard_newer: bo
             unknown_labels(verdict) if verdict.state == "warehouse_damaged" else verdict.newer_in_warehouse()
         )
         if lost and not discard_newer:
-            raise _discard_refusal("rebuilding the warehouse from the file", lost, verdict, "restore")
+            raise _discard_refusal(lost, verdict, "restore")
         _write_warehouse(con, verdict.file, universe, file_written=False)
         return Repair(verdict.file.version, tuple(lost))
     finally:
@@ -374,7 +388,7 @@ def recover_file(project: Any, *, db: Path | None = None, discard_newer: bool = 
         verdict = reconcile(project.mapping_path, file, warehouse)
         lost = verdict.newer_in_file()
         if lost and not discard_newer:
-            raise _discard_refusal("rewriting the file from the warehouse", lost, verdict, "recover")
+            raise _discard_refusal(lost, verdict, "recover")
         if verdict.state == "agree":
             return Repair(warehouse.mapping.version, written=False)
         _save_file(replace(warehouse.mapping, path=project.mapping_path), project.mapping_path)

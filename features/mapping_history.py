@@ -268,10 +268,14 @@ def _check_version_step(previous: Event | None, event: Event, n: int, fail: Fail
     major, minor = parse_version(event.version)
     if previous is None:
         if event.kind != "initial":
-            raise fail(f"history starts with a {event.kind!r} version; the first must be 'initial'", n)
+            raise fail(
+                f"history starts with a {event.kind!r} version; the first must be 'initial'", n, "kind"
+            )
         return
     if event.kind == "initial":
-        raise fail(f"history version {event.version} is 'initial', which only the first version is", n)
+        raise fail(
+            f"history version {event.version} is 'initial', which only the first version is", n, "kind"
+        )
     before = parse_version(previous.version)
     expected = (before[0] + 1, 0) if event.kind == "regenerate" else (before[0], before[1] + 1)
     if (major, minor) != expected:
