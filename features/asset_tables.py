@@ -31,7 +31,7 @@ from features.errors import MappingError
 from features.mapping import AssetMapping, Entry, Event, normalise_time, parse_version, replay, utc_datetime
 from features.reconcile import WarehouseCopy
 from features.symbols import Universe
-from features.warehouse import quote_ident, record_source_version, scalar, table_exists, transaction
+from features.warehouse import quote_ident, record_source_version, scalar, transaction
 
 DIM_TABLES = ("dim_symbol", "dim_symbol_history", "mapping_versions")
 
@@ -206,8 +206,22 @@ class _Damaged(Exception):
     """The warehouse's tables cannot be read as one history (the message says why)."""
 
 
+def _present(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Which of the three tables exist (as tables) in the connection's own main schema: one query."""
+    found = {
+        r[0]
+        for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'main'"
+            " and table_catalog = current_database() and table_type = 'BASE TABLE'"
+            " and table_name in (select unnest(?::varchar[]))",
+            [list(DIM_TABLES)],
+        ).fetchall()
+    }
+    return [t for t in DIM_TABLES if t in found]
+
+
 def tables_exist(con: duckdb.DuckDBPyConnection) -> bool:
-    return all(table_exists(con, table, views=False) for table in DIM_TABLES)
+    return len(_present(con)) == len(DIM_TABLES)
 
 
 def _labels(con: duckdb.DuckDBPyConnection, present: Sequence[str]) -> tuple[str, ...]:
@@ -352,10 +366,9 @@ def read_warehouse(con: duckdb.DuckDBPyConnection, *, path: Path | None = None) 
     ``dim_symbol_history`` and checked row by row against what writing it would give (so a table
     edited by hand, dropped or half-restored is *damaged*, never read as another history)."""
     path = path if path is not None else _database_path(con)
-    present = [t for t in DIM_TABLES if table_exists(con, t, views=False)]
+    present = _present(con)
     if not present:
         return WarehouseCopy(path)
-    labels = _labels(con, present)
     try:
         if len(present) < len(DIM_TABLES):
             missing = ", ".join(t for t in DIM_TABLES if t not in present)
@@ -367,15 +380,14 @@ def read_warehouse(con: duckdb.DuckDBPyConnection, *, path: Path | None = None) 
         )
         _check_derived(con, mapping)
     except _Damaged as exc:
-        return WarehouseCopy(path, problem=str(exc), labels=labels)
+        problem = str(exc)
     except MappingError as exc:
         problem = f"mapping_versions and dim_symbol_history describe an impossible history ({exc.message})"
-        return WarehouseCopy(path, problem=problem, labels=labels)
     except duckdb.Error as exc:
-        return WarehouseCopy(
-            path, problem=f"its tables cannot be read ({str(exc).splitlines()[0]})", labels=labels
-        )
-    return WarehouseCopy(path, mapping=mapping, labels=labels)
+        problem = f"its tables cannot be read ({str(exc).splitlines()[0]})"
+    else:  # every row follows from the history, so the history's versions are all they mention
+        return WarehouseCopy(path, mapping=mapping, labels=tuple(e.version for e in mapping.history))
+    return WarehouseCopy(path, problem=problem, labels=_labels(con, present))
 
 
 def _database_path(con: duckdb.DuckDBPyConnection) -> Path | None:
