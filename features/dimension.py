@@ -54,17 +54,20 @@ def verdict_for(con: duckdb.DuckDBPyConnection, project: Any, *, path: Path | No
 
 def _read_only_verdict(project: Any, db: Path | None, warn: Any = None) -> Verdict:
     """The verdict for a command that only reads. A busy warehouse (a build holds it) is said, and the
-    file is read alone; a missing warehouse is simply absent."""
+    file is read alone (without a file, the lock error is raised); a missing warehouse is absent."""
     db = db or project.warehouse_path
     if not db.exists():
         return reconcile(project.mapping_path, _load_file(project), WarehouseCopy(db))
     try:
         con = connect(db, read_only=True)
     except WarehouseLockedError as exc:
+        file = _load_file(project)
+        if file is None:  # whether the warehouse has a history is unknown: say nothing rather than "fresh"
+            raise
         _say(
             warn, f"warning: {exc.message}; the mapping file is read without comparing it with the warehouse"
         )
-        return reconcile(project.mapping_path, _load_file(project), WarehouseCopy(None))
+        return reconcile(project.mapping_path, file, WarehouseCopy(None))
     try:
         return verdict_for(con, project, path=db)
     finally:

@@ -151,6 +151,8 @@ def read_json(path: Path, error: type[FstoreError]) -> JsonDocument:
         data = json.loads(text, object_pairs_hook=_refuse_repeats)
     except json.JSONDecodeError as exc:
         raise error(f"not valid JSON: {exc.msg}", file=path, line=exc.lineno, column=exc.colno) from None
+    except RecursionError:
+        raise error("nested too deeply to be read", file=path) from None
     except _RepeatedKey:
         key, where, line = JsonDocument(path, text, None).repeated_key()
         raise error(

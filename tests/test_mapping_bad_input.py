@@ -344,3 +344,23 @@ def test_a_clock_that_goes_backwards_never_reorders_versions(tiny_project: Path,
     project.mapping_path.unlink()
     recover_file(project)
     assert project.mapping_path.read_bytes() == original
+
+
+@pytest.mark.parametrize(
+    ("text", "words", "line"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply", None),
+        ('\ufeff{"metadata": {}}', "BOM", 1),
+        ('{"symbol_to_id": {"AAPL": NaN}, "id_to_symbol": {}}', "symbol_to_id['AAPL']", 1),
+        ('{"symbol_to_id": {"AAPL": 0},\n "id_to_symbol": {"0": "AAPL"},\n "histroy": []}', "histroy", 3),
+        ("", "not valid JSON", 1),
+    ],
+)
+def test_a_file_no_one_should_write_is_still_a_clear_error(
+    tmp_path: Path, text: str, words: str, line: int | None
+) -> None:
+    path = tmp_path / "asset_id_mapping.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(MappingError) as info:
+        load_mapping(path)
+    assert words in info.value.message and info.value.line == line

@@ -222,3 +222,29 @@ def test_a_full_disk_during_the_warehouse_write_leaves_it_behind_and_the_next_co
     con = duckdb.connect(str(project / "data" / "warehouse.duckdb"), read_only=True)
     assert con.execute("select asset_id from dim_symbol where symbol = 'NVDA'").fetchall() == [(4,)]
     con.close()
+
+
+def test_reading_commands_during_a_build_say_the_warehouse_is_busy(project: Path) -> None:
+    """`symbols list` / `diff` while another process holds the warehouse: the file is shown with a
+    warning that it was not compared; without a file nothing can be said, and the lock error is."""
+    code = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(60)"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(project / "data" / "warehouse.duckdb")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        listing = subprocess.run(
+            _cmd(project, "symbols", "list", "--format", "csv"), capture_output=True, text=True
+        )
+        assert listing.returncode == 0, listing.stderr
+        assert "3,XOM" in listing.stdout
+        assert f"process {holder.pid}" in listing.stderr and "without comparing" in listing.stderr
+        (project / "config" / "asset_id_mapping.json").unlink()
+        diff = subprocess.run(_cmd(project, "symbols", "diff"), capture_output=True, text=True)
+        assert diff.returncode != 0 and "locked" in diff.stderr and "would create" not in diff.stdout
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
