@@ -302,7 +302,8 @@ def _open_locked(lock: Path, path: Path) -> int:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise MappingError(
-                f"cannot write beside the mapping file ({exc.strerror}): it cannot be changed; nothing was changed",
+                f"cannot write in {path.parent} ({exc.strerror}), so the mapping file cannot be changed; "
+                "nothing was changed",
                 file=path,
                 hint=f"make {path.parent} writable (and check the disk has space), then try again",
             ) from None
