@@ -7,7 +7,6 @@
                    ``initial`` version; a sync bumps the minor version and appends contiguous IDs; a
                    regeneration bumps the major version and numbers from 0; nothing else
     history_key    what an event decides (two copies of a history agree when their keys do)
-    issued_ids     every ID each major version ever issued, and to whom
     normalise_time any ISO-8601 time, in any offset, as UTC ``YYYY-MM-DDTHH:MM:SSZ``
 
 :mod:`features.mapping` re-exports all of it, with reading and writing the JSON file and planning
@@ -374,16 +373,6 @@ def replay_checked(events: Iterable[Event], fail: Fail, created_date: str, path:
     return AssetMapping(entries=entries, history=tuple(history), created_date=created_date, path=path)
 
 
-def issued_ids(history: Iterable[Event]) -> dict[int, dict[int, str]]:
-    """major version → asset ID → the symbol it was issued to, over every version of ``history``."""
-    issued: dict[int, dict[int, str]] = {}
-    for event in history:
-        ids = issued.setdefault(parse_version(event.version)[0], {})
-        for entry in event.added:
-            ids.setdefault(entry.asset_id, entry.symbol)
-    return issued
-
-
 __all__ = [
     "EVENT_KINDS",
     "VERSION_PATTERN",
@@ -392,7 +381,6 @@ __all__ = [
     "Event",
     "Fail",
     "history_key",
-    "issued_ids",
     "normalise_time",
     "now_utc",
     "parse_version",
