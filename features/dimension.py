@@ -1,255 +1,133 @@
-"""The asset-ID dimension in the warehouse, rebuilt from ``config/asset_id_mapping.json``.
+"""The asset-ID dimension: the build step and the `fstore symbols` commands, each comparing the
+mapping file (``config/asset_id_mapping.json``, the durable record) with the warehouse's tables (a
+disposable copy, :mod:`features.asset_tables`) before it reads or writes either.
 
-Tables (plain names, documented in the README):
+Every table can be rebuilt from the file alone, so deleting the warehouse and building again gives
+the same IDs and the same history. The tables can be read back as a history too, so a deleted or
+older file is never numbered again from scratch. When the warehouse is *behind* the file (a sync
+was interrupted after the file was written) it is caught up and we say so; when the file is
+missing or behind, or the two *disagree*, that is an error naming the way out
+(:mod:`features.reconcile`), never a silent re-numbering.
 
-    dim_symbol          current mapping: asset_id, symbol, category, subcategory, indices,
-                        is_active, first_version, retired_version, mapping_version
-    dim_symbol_history  SCD type 2: one row per symbol per validity span
-    mapping_versions    one row per mapping version
-    asset_ids_at(v)     table macro: the mapping as it was at version v
-
-The JSON file is the durable record and the warehouse a disposable copy: every table here can be
-rebuilt from the JSON alone, so deleting the warehouse and building again gives the same IDs and
-the same history. When the warehouse is *behind* the JSON (a sync was interrupted after the JSON
-was written) it is caught up and we say so; when the two *disagree*, that is an error, never a
-silent re-numbering. Symbols only ever reach SQL as bound parameters.
+    ensure_dimension                   the build step
+    sync_symbols, preview_sync         `fstore symbols sync` / `diff`
+    restore_warehouse                  `fstore symbols restore`: the tables rebuilt from the file
+    recover_file                       `fstore symbols recover`: the file written from the tables
+    current_mapping, mapping_rows      the mapping for commands that only read it (`list`, training)
+    check_symbols_known, current_version, num_embeddings    lookups in the tables
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from features.errors import MappingError, UnknownSymbolError
-from features.mapping import AssetMapping, SyncPlan, load_mapping, plan_sync, unknown_symbols_error
-from features.symbols import Universe, load_universe
-from features.warehouse import (
-    connect,
-    first_row,
-    quote_ident,
-    record_source_version,
-    scalar,
-    source_version,
-    table_exists,
-    transaction,
+from features.asset_tables import DIM_TABLES, dimension_digest, read_warehouse, write_dimension
+from features.errors import (
+    FstoreError,
+    MappingError,
+    UnknownSymbolError,
+    WarehouseError,
+    WarehouseLockedError,
 )
+from features.mapping import AssetMapping, SyncPlan, load_mapping, plan_sync, unknown_symbols_error
+from features.reconcile import Verdict, WarehouseCopy, mapping_lock, reconcile, unknown_labels
+from features.symbols import Universe, load_universe
+from features.warehouse import connect, first_row, is_disk_full, scalar, source_version
 
-DIM_TABLES = ("dim_symbol", "dim_symbol_history", "mapping_versions")
-
-_DDL = {
-    "dim_symbol": """
-        asset_id integer not null, symbol varchar not null, category varchar, subcategory varchar,
-        indices varchar[], is_active boolean not null, first_version varchar, retired_version varchar,
-        mapping_version varchar not null""",
-    "dim_symbol_history": """
-        asset_id integer not null, symbol varchar not null, category varchar, subcategory varchar,
-        is_active boolean not null, valid_from_version varchar not null, valid_to_version varchar,
-        valid_from_seq integer not null, valid_to_seq integer, valid_from timestamp, valid_to timestamp,
-        is_current boolean not null""",
-    "mapping_versions": """
-        version varchar not null, seq integer not null, major integer not null, minor integer not null,
-        kind varchar not null, created_at timestamp, source_config varchar, source_sha256 varchar,
-        total_symbols integer not null, active_symbols integer not null, added integer not null,
-        retired integer not null, added_symbols varchar[], retired_symbols varchar[]""",
-}
-
-_MACRO = """
-create or replace macro asset_ids_at(v) as table
-    select h.asset_id, h.symbol, h.category, h.subcategory, h.is_active
-    from dim_symbol_history h
-    join (select seq from mapping_versions where version = v) mv
-      on h.valid_from_seq <= mv.seq and (h.valid_to_seq is null or h.valid_to_seq > mv.seq)
-    order by h.asset_id
-"""
+# --------------------------------------------------------------------------- the two copies, reconciled
 
 
-# --------------------------------------------------------------------------- rows from the JSON
+def _load_file(project: Any) -> AssetMapping | None:
+    """The mapping file, checked; None when it does not exist."""
+    return load_mapping(project.mapping_path) if project.mapping_path.exists() else None
 
 
-def _ts(value: str) -> str | None:
-    return value.replace("Z", "").replace("T", " ") if value else None
+def verdict_for(con: duckdb.DuckDBPyConnection, project: Any, *, path: Path | None = None) -> Verdict:
+    """How the project's mapping file and the warehouse open on ``con`` stand to each other."""
+    return reconcile(project.mapping_path, _load_file(project), read_warehouse(con, path=path))
 
 
-def history_rows(mapping: AssetMapping) -> list[tuple[Any, ...]]:
-    """dim_symbol_history rows: one per symbol per span, derived by replaying the events."""
-    open_spans: dict[str, dict[str, Any]] = {}
-    rows: list[tuple[Any, ...]] = []
-
-    def close(symbol: str, version: str, seq: int, at: str) -> dict[str, Any]:
-        span = open_spans.pop(symbol)
-        rows.append(
-            (
-                span["asset_id"], symbol, span["category"], span["subcategory"], span["is_active"],
-                span["from_version"], version, span["from_seq"], seq, span["from_ts"], _ts(at), False,
-            )
-        )  # fmt: skip
-        return span
-
-    def open_(
-        symbol: str, asset_id: int, category: str, sub: str, active: bool, version: str, seq: int, at: str
-    ):
-        open_spans[symbol] = {
-            "asset_id": asset_id, "category": category, "subcategory": sub, "is_active": active,
-            "from_version": version, "from_seq": seq, "from_ts": _ts(at),
-        }  # fmt: skip
-
-    for seq, event in enumerate(mapping.history, start=1):
-        v, at = event.version, event.created_at
-        if event.kind == "regenerate":
-            for symbol in list(open_spans):
-                close(symbol, v, seq, at)
-        for e in event.added:
-            open_(e.symbol, e.asset_id, e.category, e.subcategory, True, v, seq, at)
-        for symbol in event.retired:
-            span = close(symbol, v, seq, at)
-            open_(symbol, span["asset_id"], span["category"], span["subcategory"], False, v, seq, at)
-        for symbol in event.reactivated:
-            span = close(symbol, v, seq, at)
-            open_(symbol, span["asset_id"], span["category"], span["subcategory"], True, v, seq, at)
-        for e in event.changed:
-            span = close(e.symbol, v, seq, at)
-            open_(e.symbol, span["asset_id"], e.category, e.subcategory, span["is_active"], v, seq, at)
-    for symbol, span in open_spans.items():
-        rows.append(
-            (
-                span["asset_id"], symbol, span["category"], span["subcategory"], span["is_active"],
-                span["from_version"], None, span["from_seq"], None, span["from_ts"], None, True,
-            )
-        )  # fmt: skip
-    rows.sort(key=lambda r: (r[7], r[0], r[1]))
-    return rows
-
-
-def version_rows(mapping: AssetMapping) -> list[tuple[Any, ...]]:
-    rows = []
-    for seq, event in enumerate(mapping.history, start=1):
-        state = mapping.at_version(event.version)
-        major, minor = (int(x) for x in event.version.split("."))
-        rows.append(
-            (
-                event.version, seq, major, minor, event.kind, _ts(event.created_at), event.source_config,
-                event.source_sha256, len(state.entries), len(state.active_symbols), len(event.added),
-                len(event.retired), [e.symbol for e in event.added], list(event.retired),
-            )
-        )  # fmt: skip
-    return rows
-
-
-def symbol_rows(mapping: AssetMapping, universe: Universe | None) -> list[tuple[Any, ...]]:
-    indices = {s.symbol: list(s.indices) for s in universe.symbols} if universe else {}
-    first: dict[str, str] = {}
-    retired_at: dict[str, str | None] = {}
-    for event in mapping.history:
-        if event.kind == "regenerate":
-            first, retired_at = {}, {}
-        for e in event.added:
-            first[e.symbol] = event.version
-        for s in event.retired:
-            retired_at[s] = event.version
-        for s in event.reactivated:
-            retired_at[s] = None
-    return [
-        (
-            e.asset_id, e.symbol, e.category, e.subcategory, indices.get(e.symbol, []), e.active,
-            first.get(e.symbol), None if e.active else retired_at.get(e.symbol), mapping.version,
+def _read_only_verdict(project: Any, db: Path | None, warn: Any = None) -> Verdict:
+    """The verdict for a command that only reads. A busy warehouse (a build holds it) is said, and the
+    file is read alone (without a file, the lock error is raised); a missing warehouse is absent."""
+    db = db or project.warehouse_path
+    if not db.exists():
+        return reconcile(project.mapping_path, _load_file(project), WarehouseCopy(db))
+    try:
+        con = connect(db, read_only=True)
+    except WarehouseLockedError as exc:
+        file = _load_file(project)
+        if file is None:  # whether the warehouse has a history is unknown: say nothing rather than "fresh"
+            raise
+        _say(
+            warn, f"warning: {exc.message}; the mapping file is read without comparing it with the warehouse"
         )
-        for e in mapping.entries
-    ]  # fmt: skip
+        return reconcile(project.mapping_path, file, WarehouseCopy(None))
+    try:
+        return verdict_for(con, project, path=db)
+    finally:
+        con.close()
 
 
-# --------------------------------------------------------------------------- writing
+def current_mapping(project: Any, *, db: Path | None = None, warn: Any = None) -> AssetMapping:
+    """The project's mapping for a command that reads it (``symbols list``, training): the file,
+    after checking that it and the warehouse agree (or that the warehouse is only behind).
 
-
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Bulk insert with every value bound as a parameter (zipped UNNEST of one list per column)."""
-    if not rows:
-        return
-    columns = list(zip(*rows, strict=True))
-    types = [
-        r[1]
-        for r in con.execute(
-            "select column_name, data_type from duckdb_columns() where table_name = ? and schema_name = 'main' "
-            "order by column_index",
-            [table],
-        ).fetchall()
-    ]
-    select = ", ".join(f"unnest(?::{t}[])" for t in types)
-    con.execute(f"insert into {quote_ident(table)} select {select}", [list(c) for c in columns])
-
-
-def write_dimension(con: duckdb.DuckDBPyConnection, mapping: AssetMapping, universe: Universe | None) -> None:
-    """Replace the three dimension tables and the macro in one transaction."""
-    with transaction(con):
-        for table, ddl in _DDL.items():
-            con.execute(f"create or replace table {quote_ident(table)} ({ddl})")
-        _insert(con, "dim_symbol", symbol_rows(mapping, universe))
-        _insert(con, "dim_symbol_history", history_rows(mapping))
-        _insert(con, "mapping_versions", version_rows(mapping))
-        con.execute(_MACRO)
-        record_source_version(con, "dim_symbol", _digest(mapping, universe))
-        record_source_version(con, "dim_symbol_history", _digest(mapping, None))
-        record_source_version(con, "mapping_versions", _digest(mapping, None))
-
-
-def _digest(mapping: AssetMapping, universe: Universe | None) -> str:
-    h = hashlib.sha256()
-    h.update(repr(mapping.to_json()["history"]).encode())
-    if universe is not None:
-        h.update(universe.sha256.encode())
-    return h.hexdigest()[:32]
-
-
-# --------------------------------------------------------------------------- reading the warehouse
-
-
-def _tables_exist(con: duckdb.DuckDBPyConnection) -> bool:
-    return all(table_exists(con, table, views=False) for table in DIM_TABLES)
-
-
-def _check_agrees(con: duckdb.DuckDBPyConnection, mapping: AssetMapping, where: Path) -> bool:
-    """Compare the warehouse with the JSON. Returns True when the warehouse must catch up."""
-    versions = [r[0] for r in con.execute("select version from mapping_versions order by seq").fetchall()]
-    json_versions = [e.version for e in mapping.history]
-    hint = (
-        "the JSON file is the durable record: run `fstore symbols restore` to rebuild the warehouse's "
-        "mapping tables from it (or restore the JSON from git if it is the one that is wrong)"
-    )
-    if versions != json_versions[: len(versions)]:
+    Raises the refusal (MappingError naming the way out) when they disagree, when the file is missing
+    while the warehouse has a history, and when neither exists.
+    """
+    verdict = _read_only_verdict(project, db, warn)
+    if verdict.state == "fresh":
         raise MappingError(
-            f"the warehouse and {where.name} disagree: the warehouse has mapping versions "
-            f"{', '.join(versions) or 'none'}, the file has {', '.join(json_versions)}",
-            file=where,
-            hint=hint,
+            "there is no asset-ID mapping yet",
+            file=project.mapping_path,
+            hint="`fstore build` or `fstore symbols sync` creates it",
         )
-    if not versions:
-        return True
-    at = mapping.at_version(versions[-1])
-    expected = {(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in history_rows(at)}
-    actual = set(
-        con.execute(
-            "select asset_id, symbol, category, subcategory, is_active, valid_from_version, valid_to_version "
-            "from dim_symbol_history"
-        ).fetchall()
-    )
-    current = con.execute("select asset_id, symbol from dim_symbol order by asset_id").fetchall()
-    if actual != expected or current != [(e.asset_id, e.symbol) for e in at.entries]:
-        wrong = sorted(
-            {r[1] for r in actual ^ expected}
-            | {s for _, s in set(current) ^ {(e.asset_id, e.symbol) for e in at.entries}}
-        )
+    if not verdict.usable:
+        raise verdict.error()
+    assert verdict.mapping is not None
+    return verdict.mapping
+
+
+# --------------------------------------------------------------------------- writing, with clear failures
+
+
+def _save_file(mapping: AssetMapping, path: Path) -> None:
+    """Replace the mapping file whole; a failure (read-only folder, full disk) leaves the old one."""
+    try:
+        mapping.save(path)
+    except OSError as exc:
+        why = "the disk is full" if is_disk_full(exc) else exc.strerror or str(exc)
         raise MappingError(
-            f"the warehouse and {where.name} disagree at version {versions[-1]} for "
-            f"{', '.join(wrong[:10]) or 'some rows'}",
-            file=where,
-            symbols=wrong,
-            hint=hint,
+            f"cannot write the mapping file ({why}); it and the warehouse are unchanged",
+            file=path,
+            hint=f"make {path.parent} writable or free some space, then run the command again",
+        ) from None
+
+
+def _write_warehouse(
+    con: duckdb.DuckDBPyConnection, mapping: AssetMapping, universe: Universe | None, *, file_written: bool
+) -> None:
+    """:func:`write_dimension`, with a database failure (full disk) turned into a clear error."""
+    try:
+        write_dimension(con, mapping, universe)
+    except duckdb.Error as exc:
+        why = "the disk is full" if is_disk_full(exc) else str(exc).splitlines()[0]
+        done = (
+            f"the mapping file now holds version {mapping.version}, and the next command catches the "
+            "warehouse up from it"
+            if file_written
+            else "the warehouse's tables are unchanged"
         )
-    return len(versions) < len(json_versions)
+        raise WarehouseError(
+            f"cannot write the asset-ID tables ({why}); {done}",
+            hint="free some space (or fix the warehouse), then run the command again",
+        ) from None
 
 
 # --------------------------------------------------------------------------- the build step
@@ -305,44 +183,59 @@ def _pending_error(plan: SyncPlan, project: Any) -> MappingError:
     )
 
 
-def ensure_dimension(con: duckdb.DuckDBPyConnection, project: Any, *, console: Any = None) -> DimensionState:
-    """Build step: validate config + mapping, create the first mapping, refresh the warehouse copy.
+def _create_first(
+    con: duckdb.DuckDBPyConnection, project: Any, universe: Universe, console: Any
+) -> AssetMapping | None:
+    """Neither copy exists: make version 1.0 (under the file's lock; None if another process made one
+    meanwhile, and the caller compares again)."""
+    with mapping_lock(project.mapping_path):
+        if project.mapping_path.exists():
+            return None
+        mapping = plan_sync(None, universe, source_config=project.symbols_path.name).mapping
+        assert mapping is not None
+        _save_file(mapping, project.mapping_path)
+    _say(
+        console,
+        f"created {project.paths.mapping}: {mapping.num_embeddings} symbols, IDs 0–{mapping.num_embeddings - 1}, version 1.0",
+    )
+    return mapping
 
-    Stops (raising) when the config names symbols without IDs, drops symbols or changes their
-    category: those need an explicit `fstore symbols sync`.
+
+def ensure_dimension(con: duckdb.DuckDBPyConnection, project: Any, *, console: Any = None) -> DimensionState:
+    """Build step: compare the mapping file with the warehouse, create the first mapping when neither
+    exists, catch a warehouse that is behind up, and refresh the warehouse's tables.
+
+    Stops (raising) when the two copies disagree (see :mod:`features.reconcile`), and when the
+    config names symbols without IDs, drops symbols or changes their category: those need an
+    explicit `fstore symbols sync`.
     """
     universe = load_universe(project.symbols_path)
+    verdict = verdict_for(con, project)
     created = False
-    if project.mapping_path.exists():
-        mapping = load_mapping(project.mapping_path)
+    if verdict.state == "fresh":
+        mapping = _create_first(con, project, universe, console)
+        if mapping is None:
+            return ensure_dimension(con, project, console=console)
+        created = True
+    elif not verdict.usable:
+        raise verdict.error()
+    else:
+        mapping = verdict.mapping
+        assert mapping is not None
         plan = plan_sync(mapping, universe, source_config=project.symbols_path.name)
         if plan.changed_anything:
             raise _pending_error(plan, project)
-    else:
-        plan = plan_sync(None, universe, source_config=project.symbols_path.name)
-        mapping = plan.mapping
-        assert mapping is not None
-        mapping.save(project.mapping_path)
-        created = True
+    caught_up = verdict.state == "warehouse_behind" and not verdict.warehouse.absent
+    if caught_up:
         _say(
             console,
-            f"created {project.paths.mapping}: {mapping.num_embeddings} symbols, IDs 0–{mapping.num_embeddings - 1}, version 1.0",
+            f"warehouse mapping tables were behind {project.paths.mapping}; caught up to version {mapping.version}",
         )
-    caught_up = rewritten = False
-    if _tables_exist(con):
-        behind = _check_agrees(con, mapping, project.mapping_path)
-        if behind:
-            caught_up = True
-            _say(
-                console,
-                f"warehouse mapping tables were behind {project.paths.mapping}; caught up to version {mapping.version}",
-            )
-        if behind or source_version(con, "dim_symbol") != _digest(mapping, universe):
-            write_dimension(con, mapping, universe)
-            rewritten = True
-    else:
-        write_dimension(con, mapping, universe)
-        rewritten = True
+    rewritten = verdict.state != "agree" or source_version(con, "dim_symbol") != dimension_digest(
+        mapping, universe
+    )
+    if rewritten:
+        _write_warehouse(con, mapping, universe, file_written=created)
     return DimensionState(mapping.version, mapping.num_embeddings, caught_up, created, rewritten)
 
 
@@ -358,51 +251,179 @@ def _say(console: Any, text: str) -> None:
 # --------------------------------------------------------------------------- commands
 
 
-def preview_sync(project: Any, *, regenerate: bool = False) -> SyncPlan:
-    """What `fstore symbols sync` would do (`fstore symbols diff`). Writes nothing."""
+def preview_sync(
+    project: Any, *, regenerate: bool = False, db: Path | None = None, warn: Any = None
+) -> SyncPlan:
+    """What `fstore symbols sync` would do (`fstore symbols diff`). Writes nothing; refuses, like sync,
+    when the file and the warehouse disagree."""
     universe = load_universe(project.symbols_path)
-    current = load_mapping(project.mapping_path) if project.mapping_path.exists() else None
-    return plan_sync(current, universe, regenerate=regenerate, source_config=project.symbols_path.name)
+    verdict = _read_only_verdict(project, db, warn)
+    if not verdict.usable:
+        raise verdict.error()
+    return plan_sync(
+        verdict.mapping, universe, regenerate=regenerate, source_config=project.symbols_path.name
+    )
 
 
-def sync_symbols(project: Any, *, regenerate: bool = False, db: Path | None = None) -> SyncPlan:
-    """Apply a sync: JSON first (atomically; the durable record), then the warehouse tables.
+def sync_symbols(
+    project: Any, *, regenerate: bool = False, db: Path | None = None, console: Any = None
+) -> SyncPlan:
+    """Apply a sync: the file first (atomically; the durable record), then the warehouse tables.
 
-    The warehouse's write lock is taken first, so two syncs (or a sync and a build) never
-    interleave. If the process dies between the two writes, the next command catches the
-    warehouse up from the JSON.
+    The file's lock is taken first (a second writer of the file is refused, on any warehouse), then
+    the warehouse's write lock (a second sync or a build on it is refused). The two copies are
+    compared before anything is planned: the next version extends the whole recorded history, so no
+    recorded ID is issued again. If the process dies between the two writes, the next command
+    catches the warehouse up from the file.
     """
-    con = connect(db or project.warehouse_path)
-    try:
+    with mapping_lock(project.mapping_path):
         universe = load_universe(project.symbols_path)
-        current = load_mapping(project.mapping_path) if project.mapping_path.exists() else None
-        if current is not None and _tables_exist(con):
-            _check_agrees(con, current, project.mapping_path)
-        plan = plan_sync(current, universe, regenerate=regenerate, source_config=project.symbols_path.name)
-        if plan.changed_anything:
-            assert plan.mapping is not None
-            plan.mapping.save(project.mapping_path)
-            write_dimension(con, plan.mapping, universe)
-        elif current is not None:
-            write_dimension(con, current, universe)
-        return plan
-    finally:
-        con.close()
+        con = connect(db or project.warehouse_path)
+        try:
+            verdict = verdict_for(con, project, path=db or project.warehouse_path)
+            if not verdict.usable:
+                raise verdict.error()
+            plan = plan_sync(
+                verdict.mapping, universe, regenerate=regenerate, source_config=project.symbols_path.name
+            )
+            if verdict.state == "warehouse_behind" and not verdict.warehouse.absent:
+                _say(console, f"warehouse mapping tables were behind {project.paths.mapping}; caught up")
+            if plan.changed_anything:
+                assert plan.mapping is not None
+                _save_file(plan.mapping, project.mapping_path)
+                _write_warehouse(con, plan.mapping, universe, file_written=True)
+            elif verdict.mapping is not None:
+                _write_warehouse(con, verdict.mapping, universe, file_written=False)
+            return plan
+        finally:
+            con.close()
 
 
-def restore_warehouse(project: Any, *, db: Path | None = None) -> str:
-    """Rebuild the dimension tables from the JSON alone (the JSON wins)."""
-    mapping = load_mapping(project.mapping_path)
+@dataclass(frozen=True)
+class Repair:
+    """What `symbols restore` / `symbols recover` did: the version now in both copies, the versions
+    discarded (only ever with ``--discard-newer``) and whether anything was written."""
+
+    version: str
+    discarded: tuple[str, ...] = ()
+    written: bool = True
+
+
+def _universe_or_none(project: Any) -> Universe | None:
     try:
-        universe: Universe | None = load_universe(project.symbols_path)
-    except MappingError:
-        universe = None
+        return load_universe(project.symbols_path)
+    except FstoreError:
+        return None
+
+
+_KEEP_HINTS = {
+    "restore": "to keep them, `fstore symbols recover` rewrites the file from the warehouse's history; to lose "
+    "them on purpose, `fstore symbols restore --discard-newer`",
+    "recover": "the warehouse is only behind: any command (`fstore symbols restore`, `fstore build`) catches "
+    "it up from the file; to lose them on purpose, `fstore symbols recover --discard-newer`",
+}
+
+
+def _discard_refusal(lost: Sequence[str], verdict: Verdict, command: str) -> MappingError:
+    """The refusal of a restore / recover that would lose versions only the other copy records."""
+    if verdict.state == "diverged":
+        return verdict.error()  # names the first difference and both ways out
+    keeper = "the warehouse" if command == "restore" else "the file"
+    hint = _KEEP_HINTS[command]
+    if verdict.state == "warehouse_damaged":
+        hint = f"to lose them on purpose, `fstore symbols {command} --discard-newer`"
+    return MappingError(
+        f"{'rebuilding the warehouse from the file' if command == 'restore' else 'rewriting the file from the warehouse'} "
+        f"would lose version(s) {', '.join(lost)} that only {keeper} records; nothing was changed",
+        file=verdict.file_path,
+        hint=hint,
+    )
+
+
+def restore_warehouse(project: Any, *, db: Path | None = None, discard_newer: bool = False) -> Repair:
+    """Rebuild the warehouse's asset-ID tables from the mapping file (the file wins).
+
+    Refuses to drop a version only the warehouse records (an older file checked out of git, a
+    diverged history) unless ``discard_newer`` says to.
+    """
+    universe = _universe_or_none(project)
     con = connect(db or project.warehouse_path)
     try:
-        write_dimension(con, mapping, universe)
+        verdict = verdict_for(con, project, path=db or project.warehouse_path)
+        if verdict.file is None:
+            if verdict.state == "file_missing":
+                raise verdict.error()
+            raise MappingError(
+                "asset-ID mapping not found: there is nothing to restore the warehouse from",
+                file=project.mapping_path,
+                hint="`fstore build` or `fstore symbols sync` creates it",
+            )
+        lost = (
+            unknown_labels(verdict) if verdict.state == "warehouse_damaged" else verdict.newer_in_warehouse()
+        )
+        if lost and not discard_newer:
+            raise _discard_refusal(lost, verdict, "restore")
+        _write_warehouse(con, verdict.file, universe, file_written=False)
+        return Repair(verdict.file.version, tuple(lost))
     finally:
         con.close()
-    return mapping.version
+
+
+def recover_file(project: Any, *, db: Path | None = None, discard_newer: bool = False) -> Repair:
+    """Write the mapping file from the warehouse's history (the warehouse wins): after the file was
+    deleted, or an older one checked out. Refuses to drop a version only the file records (or to
+    replace a file it cannot read) unless ``discard_newer`` says to."""
+    db = db or project.warehouse_path
+    with mapping_lock(project.mapping_path):
+        warehouse = _warehouse_to_recover_from(db)
+        assert warehouse.mapping is not None
+        try:
+            file = _load_file(project)
+        except MappingError as exc:
+            if not discard_newer:
+                raise MappingError(
+                    f"the mapping file cannot be read ({exc.message}), so what only it records is unknown; "
+                    "nothing was changed",
+                    file=project.mapping_path,
+                    hint=f"{_GIT_HINT_RECOVER}, or run `fstore symbols recover --discard-newer` to replace it",
+                ) from None
+            file = None
+        verdict = reconcile(project.mapping_path, file, warehouse)
+        lost = verdict.newer_in_file()
+        if lost and not discard_newer:
+            raise _discard_refusal(lost, verdict, "recover")
+        if verdict.state == "agree":
+            return Repair(warehouse.mapping.version, written=False)
+        _save_file(replace(warehouse.mapping, path=project.mapping_path), project.mapping_path)
+        return Repair(warehouse.mapping.version, tuple(lost))
+
+
+_GIT_HINT_RECOVER = "restore it from git (`git checkout -- config/asset_id_mapping.json`)"
+
+
+def _warehouse_to_recover_from(db: Path) -> WarehouseCopy:
+    if not db.exists():
+        raise MappingError(
+            f"there is no warehouse at {db} to recover the mapping file from",
+            hint=f"{_GIT_HINT_RECOVER}; name another warehouse with --db",
+        )
+    con = connect(db, read_only=True)
+    try:
+        warehouse = read_warehouse(con, path=db)
+    finally:
+        con.close()
+    if warehouse.absent:
+        raise MappingError(
+            f"the warehouse {db} holds no asset-ID history to recover the mapping file from",
+            hint=f"{_GIT_HINT_RECOVER}; name another warehouse with --db",
+        )
+    if warehouse.mapping is None:
+        raise MappingError(
+            f"the asset-ID tables of the warehouse {db} are damaged ({warehouse.problem}), so the mapping "
+            "file cannot be recovered from them",
+            hint=_GIT_HINT_RECOVER,
+        )
+    return warehouse
 
 
 def check_symbols_known(con: duckdb.DuckDBPyConnection, symbols: Iterable[str], *, source: str) -> None:
@@ -458,9 +479,35 @@ class Rows:
     rows: list[tuple[Any, ...]]
 
 
-def mapping_rows(project: Any, *, version: str | None = None) -> Rows:
-    """`fstore symbols list`: the mapping now or at ``version``, read from the JSON record."""
-    mapping = load_mapping(project.mapping_path)
+def _one_copy(project: Any, source: str, db: Path | None) -> AssetMapping:
+    """The mapping as one copy alone holds it (``symbols list --from``), without comparing."""
+    if source == "file":
+        return load_mapping(project.mapping_path)
+    db = db or project.warehouse_path
+    if not db.exists():
+        raise WarehouseError(f"warehouse {db} does not exist yet", hint="run `fstore build` first")
+    con = connect(db, read_only=True)
+    try:
+        warehouse = read_warehouse(con, path=db)
+    finally:
+        con.close()
+    if warehouse.mapping is None:
+        why = warehouse.problem or "it holds no asset-ID history"
+        raise MappingError(f"the asset-ID tables of the warehouse {db} cannot be read: {why}")
+    return warehouse.mapping
+
+
+def mapping_rows(
+    project: Any,
+    *,
+    version: str | None = None,
+    source: str | None = None,
+    db: Path | None = None,
+    warn: Any = None,
+) -> Rows:
+    """`fstore symbols list`: the mapping now or at ``version``; by default the file after comparing
+    it with the warehouse, or one copy alone (``source`` = "file" or "warehouse")."""
+    mapping = current_mapping(project, db=db, warn=warn) if source is None else _one_copy(project, source, db)
     if version is not None:
         mapping = mapping.at_version(version)
     return Rows(
@@ -470,3 +517,24 @@ def mapping_rows(project: Any, *, version: str | None = None) -> Rows:
             for e in mapping.entries
         ],
     )
+
+
+__all__ = [
+    "DIM_TABLES",
+    "DimensionState",
+    "Repair",
+    "Rows",
+    "check_symbols_known",
+    "current_mapping",
+    "current_version",
+    "ensure_dimension",
+    "mapping_rows",
+    "num_embeddings",
+    "preview_sync",
+    "read_warehouse",
+    "recover_file",
+    "restore_warehouse",
+    "sync_symbols",
+    "verdict_for",
+    "write_dimension",
+]

@@ -10,383 +10,327 @@ The contract (DESIGN.md):
 The JSON file is the durable record. Besides the seed format (``metadata``, ``symbol_to_id``,
 ``id_to_symbol`` with string keys) it holds ``symbols`` (category, sub-category, active flag)
 and ``history``: one event per version, from which the whole history (and so the warehouse's
-history tables) can be rebuilt. Loading replays the history and refuses a file whose parts
-disagree.
+history tables) can be rebuilt. Loading checks every field's type (a hand-edited file gets a
+:class:`~features.errors.MappingError` naming the file, the field and its line, never a
+traceback), reads every time in any offset as UTC, replays the history and refuses a file whose
+parts disagree.
+
+    load_mapping   the JSON file, checked (``AssetMapping.save`` replaces it whole)
+    plan_sync      the next version for a universe (append / retire / reactivate / regenerate)
+    carry_rows     how a run's embedding rows move to another mapping: through symbols, never by
+                   position, and only when both mappings give every shared symbol the same ID
+
+The history model (Entry, Event, AssetMapping, replay, …) lives in :mod:`features.mapping_history`
+and is re-exported here; reconciling the JSON with the warehouse's copy is :mod:`features.reconcile`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from features.errors import MappingError, UnknownSymbolError
+from features.errors import MappingError
+from features.jsonfile import JsonDocument, field_name, read_json
+from features.mapping_history import (
+    EVENT_KINDS,
+    VERSION_PATTERN,
+    AssetMapping,
+    Entry,
+    Event,
+    history_key,
+    normalise_time,
+    now_utc,
+    parse_version,
+    remove_stale_temps,
+    replay,
+    replay_checked,
+    unknown_symbols_error,
+    utc_datetime,
+)
 from features.symbols import Universe, validate_symbol
-
-EVENT_KINDS = ("initial", "sync", "regenerate")
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One issued ID in the current major version."""
-
-    symbol: str
-    asset_id: int
-    category: str
-    subcategory: str
-    active: bool = True
-
-
-@dataclass(frozen=True)
-class Event:
-    """One mapping version: what changed relative to the version before it."""
-
-    version: str
-    kind: str  # initial | sync | regenerate
-    created_at: str  # ISO-8601 UTC
-    source_config: str = "symbols.json"
-    source_sha256: str = ""
-    added: tuple[Entry, ...] = ()  # new IDs (regenerate: the complete new numbering)
-    retired: tuple[str, ...] = ()
-    reactivated: tuple[str, ...] = ()
-    changed: tuple[Entry, ...] = ()  # category / sub-category changes (ID unchanged)
-
-    def to_json(self) -> dict[str, Any]:
-        def entry(e: Entry) -> dict[str, Any]:
-            return {
-                "symbol": e.symbol,
-                "asset_id": e.asset_id,
-                "category": e.category,
-                "subcategory": e.subcategory,
-            }
-
-        return {
-            "version": self.version,
-            "kind": self.kind,
-            "created_at": self.created_at,
-            "source_config": self.source_config,
-            "source_sha256": self.source_sha256,
-            "added": [entry(e) for e in self.added],
-            "retired": list(self.retired),
-            "reactivated": list(self.reactivated),
-            "changed": [entry(e) for e in self.changed],
-        }
-
-
-def parse_version(version: str) -> tuple[int, int]:
-    try:
-        major, minor = version.split(".")
-        return int(major), int(minor)
-    except (ValueError, AttributeError):
-        raise MappingError(f"bad mapping version {version!r}: expected MAJOR.MINOR such as 1.0") from None
-
-
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class AssetMapping:
-    """The mapping at its latest version, plus every event that led there."""
-
-    entries: tuple[Entry, ...]  # sorted by asset_id, contiguous from 0
-    history: tuple[Event, ...]
-    created_date: str = ""
-    source_config: str = "symbols.json"
-    path: Path | None = None
-
-    # -- views ---------------------------------------------------------------------------
-    @property
-    def version(self) -> str:
-        return self.history[-1].version if self.history else "0.0"
-
-    @property
-    def symbol_to_id(self) -> dict[str, int]:
-        return {e.symbol: e.asset_id for e in self.entries}
-
-    @property
-    def id_to_symbol(self) -> dict[int, str]:
-        return {e.asset_id: e.symbol for e in self.entries}
-
-    @property
-    def by_symbol(self) -> dict[str, Entry]:
-        return {e.symbol: e for e in self.entries}
-
-    @property
-    def num_embeddings(self) -> int:
-        """Rows an ``nn.Embedding`` needs: max(asset_id) + 1 == IDs ever issued in this major version."""
-        return len(self.entries)
-
-    @property
-    def active_symbols(self) -> list[str]:
-        return [e.symbol for e in self.entries if e.active]
-
-    def ids_for(self, symbols: Iterable[str], *, source: str = "the input") -> list[int]:
-        """Asset IDs for ``symbols``; unknown symbols raise one error listing them all."""
-        table = self.symbol_to_id
-        symbols = list(symbols)
-        missing = sorted({s for s in symbols if s not in table})
-        if missing:
-            raise unknown_symbols_error(
-                missing, source=source, next_id=self.num_embeddings, version=self.version
-            )
-        return [table[s] for s in symbols]
-
-    def at_version(self, version: str) -> AssetMapping:
-        """The mapping as it was right after ``version``."""
-        for position, event in enumerate(self.history):
-            if event.version == version:
-                return replay(self.history[: position + 1], created_date=self.created_date, path=self.path)
-        known = ", ".join(e.version for e in self.history)
-        raise MappingError(f"no mapping version {version!r} (versions: {known})")
-
-    # -- serialisation -------------------------------------------------------------------
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "metadata": {
-                "created_date": self.created_date,
-                "updated_date": self.history[-1].created_at[:10] if self.history else self.created_date,
-                "total_symbols": len(self.entries),
-                "active_symbols": len(self.active_symbols),
-                "num_embeddings": self.num_embeddings,
-                "source_config": self.source_config,
-                "version": self.version,
-            },
-            "symbol_to_id": {e.symbol: e.asset_id for e in self.entries},
-            "id_to_symbol": {str(e.asset_id): e.symbol for e in self.entries},
-            "symbols": {
-                e.symbol: {"category": e.category, "subcategory": e.subcategory, "active": e.active}
-                for e in self.entries
-            },
-            "history": [event.to_json() for event in self.history],
-        }
-
-    def save(self, path: str | Path) -> None:
-        """Replace the file whole (:func:`features.warehouse.atomic_write`: temp file in the same
-        folder, fsync, rename, fsync of the folder), first removing temps a killed writer left."""
-        from features.warehouse import atomic_write
-
-        path = Path(path)
-        remove_stale_temps(path)
-        atomic_write(path, json.dumps(self.to_json(), indent=2) + "\n")
-
-
-def remove_stale_temps(path: Path) -> list[Path]:
-    """Delete the temp files a killed writer of ``path`` left: the toolkit's, and the
-    ``.{name}.*.tmp`` ones earlier versions of fstore wrote. Returns them."""
-    from features import warehouse
-
-    stale = warehouse.remove_stale_temps(path)
-    if path.parent.is_dir():
-        for old in path.parent.glob(f".{path.name}.*.tmp"):
-            old.unlink(missing_ok=True)
-            stale.append(old)
-    return stale
-
-
-def unknown_symbols_error(
-    symbols: list[str], *, source: str, next_id: int | None = None, version: str | None = None
-) -> UnknownSymbolError:
-    shown = ", ".join(symbols[:10]) + (f", … ({len(symbols) - 10} more)" if len(symbols) > 10 else "")
-    hint = "add them to config/symbols.json, then run `fstore symbols sync` to give them IDs"
-    if next_id is not None and version is not None:
-        major, minor = parse_version(version)
-        last = next_id + len(symbols) - 1
-        ids = f"ID {next_id}" if last == next_id else f"IDs {next_id}–{last}"
-        hint += f" ({ids}, version {major}.{minor + 1})"
-    return UnknownSymbolError(
-        f"{len(symbols)} symbol(s) in {source} have no asset ID: {shown}",
-        symbols=symbols,
-        hint=hint,
-    )
-
-
-# --------------------------------------------------------------------------- replay
-
-
-def replay(events: Iterable[Event], *, created_date: str = "", path: Path | None = None) -> AssetMapping:
-    """Apply events in order and return the resulting mapping (raises on an impossible history)."""
-    state: dict[str, Entry] = {}
-    history: list[Event] = []
-    where = str(path) if path else "asset_id_mapping.json"
-    previous: tuple[int, int] | None = None
-    for event in events:
-        major, minor = parse_version(event.version)
-        if previous is not None:
-            expected = {(previous[0], previous[1] + 1), (previous[0] + 1, 0)}
-            if (major, minor) not in expected:
-                raise MappingError(
-                    f"history jumps from version {previous[0]}.{previous[1]} to {event.version}", file=where
-                )
-        if event.kind == "regenerate" or previous is None:
-            state = {}
-        next_id = len(state)
-        for entry in sorted(event.added, key=lambda e: e.asset_id):
-            if entry.symbol in state:
-                raise MappingError(
-                    f"history version {event.version} adds {entry.symbol!r} twice (it already has ID "
-                    f"{state[entry.symbol].asset_id})",
-                    file=where,
-                )
-            if entry.asset_id != next_id:
-                raise MappingError(
-                    f"history version {event.version} gives {entry.symbol!r} ID {entry.asset_id}, "
-                    f"but the next free ID is {next_id} (IDs are contiguous and never reused)",
-                    file=where,
-                )
-            state[entry.symbol] = replace(entry, active=True)
-            next_id += 1
-        for symbol in event.retired:
-            if symbol not in state or not state[symbol].active:
-                raise MappingError(
-                    f"history version {event.version} retires {symbol!r}, which is not active", file=where
-                )
-            state[symbol] = replace(state[symbol], active=False)
-        for symbol in event.reactivated:
-            if symbol not in state or state[symbol].active:
-                raise MappingError(
-                    f"history version {event.version} reactivates {symbol!r}, which is not retired",
-                    file=where,
-                )
-            state[symbol] = replace(state[symbol], active=True)
-        for change in event.changed:
-            if change.symbol not in state:
-                raise MappingError(
-                    f"history version {event.version} changes unknown {change.symbol!r}", file=where
-                )
-            state[change.symbol] = replace(
-                state[change.symbol], category=change.category, subcategory=change.subcategory
-            )
-        history.append(event)
-        previous = (major, minor)
-    entries = tuple(sorted(state.values(), key=lambda e: e.asset_id))
-    return AssetMapping(entries=entries, history=tuple(history), created_date=created_date, path=path)
-
 
 # --------------------------------------------------------------------------- load
 
-
-def _entry_from(raw: Any, where: str, context: str) -> Entry:
-    if not isinstance(raw, dict):
-        raise MappingError(f"{context}: each entry must be an object", file=where)
-    try:
-        symbol, asset_id = raw["symbol"], raw["asset_id"]
-    except KeyError as exc:
-        raise MappingError(f"{context}: entry lacks {exc.args[0]!r}", file=where) from None
-    if validate_symbol(symbol) or isinstance(asset_id, bool) or not isinstance(asset_id, int):
-        raise MappingError(f"{context}: bad entry {json.dumps(raw)}", file=where)
-    return Entry(symbol, asset_id, str(raw.get("category", "")), str(raw.get("subcategory", "")))
-
-
-def _event_from(raw: Any, where: str, position: int) -> Event:
-    if not isinstance(raw, dict) or "version" not in raw:
-        raise MappingError(f"history[{position}] must be an object with a version", file=where)
-    version = str(raw["version"])
-    kind = raw.get("kind", "sync")
-    if kind not in EVENT_KINDS:
-        raise MappingError(f"history[{position}] (version {version}) has unknown kind {kind!r}", file=where)
-    context = f"history version {version}"
-
-    def symbols(key: str) -> tuple[str, ...]:
-        values = raw.get(key, [])
-        if not isinstance(values, list) or any(validate_symbol(v) for v in values):
-            raise MappingError(f"{context}: {key} must be a list of symbols", file=where)
-        return tuple(values)
-
-    return Event(
-        version=version,
-        kind=kind,
-        created_at=str(raw.get("created_at", "")),
-        source_config=str(raw.get("source_config", "symbols.json")),
-        source_sha256=str(raw.get("source_sha256", "")),
-        added=tuple(_entry_from(e, where, context) for e in raw.get("added", [])),
-        retired=symbols("retired"),
-        reactivated=symbols("reactivated"),
-        changed=tuple(_entry_from(e, where, context) for e in raw.get("changed", [])),
-    )
+_TOP_KEYS = ("metadata", "symbol_to_id", "id_to_symbol", "symbols", "history")
+_METADATA_TYPES: dict[str, type] = {
+    "created_date": str,
+    "updated_date": str,
+    "total_symbols": int,
+    "active_symbols": int,
+    "num_embeddings": int,
+    "source_config": str,
+    "version": str,
+}
+_EVENT_KEYS = ("version", "kind", "created_at", "source_config", "source_sha256", "added", "retired")
+_EVENT_KEYS += ("reactivated", "changed")
+_ENTRY_KEYS = ("symbol", "asset_id", "category", "subcategory")
+_SYMBOL_KEYS = ("category", "subcategory", "active")
+_TIME_HINT = "write an ISO-8601 date or time such as 2026-01-31T09:30:00Z (a missing offset means UTC)"
 
 
-def _check_directions(data: dict[str, Any], where: str) -> dict[str, int]:
-    s2i, i2s = data.get("symbol_to_id"), data.get("id_to_symbol")
-    if not isinstance(s2i, dict) or not isinstance(i2s, dict):
-        raise MappingError("must hold objects symbol_to_id and id_to_symbol", file=where)
-    for symbol, asset_id in s2i.items():
-        if isinstance(asset_id, bool) or not isinstance(asset_id, int) or asset_id < 0:
+class _Source:
+    """A mapping file being loaded: a :class:`~features.jsonfile.JsonDocument`, and how a problem at
+    a JSON path becomes a MappingError naming the file, the field's line and what to do."""
+
+    def __init__(self, document: JsonDocument) -> None:
+        self.document = document
+        self.path, self.data = document.path, document.data
+
+    @classmethod
+    def read(cls, path: Path) -> _Source:
+        try:
+            return cls(read_json(path, MappingError))
+        except FileNotFoundError:
             raise MappingError(
-                f"symbol_to_id[{symbol!r}] must be a non-negative integer, got {asset_id!r}", file=where
+                "asset-ID mapping not found",
+                file=path,
+                hint="`fstore build` or `fstore symbols sync` creates it",
+            ) from None
+
+    def fail(
+        self, message: str, *path: Any, symbols: Iterable[str] = (), hint: str | None = None
+    ) -> MappingError:
+        return MappingError(
+            message,
+            file=self.path,
+            line=self.document.line_of(tuple(path)) if path else None,
+            symbols=list(symbols),
+            hint=hint
+            or "fix that field, or restore the file from git (`git checkout config/asset_id_mapping.json`)",
+        )
+
+
+# -- field checks ---------------------------------------------------------------------------------
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+def _object(source: _Source, value: Any, path: tuple[Any, ...], allowed: Iterable[str]) -> dict[str, Any]:
+    """``value`` must be a JSON object whose keys are among ``allowed``."""
+    if not isinstance(value, dict):
+        raise source.fail(
+            f"{field_name(path) or 'the file'} must be an object, got {_describe(value)}", *path
+        )
+    allowed = tuple(allowed)
+    for key in value:
+        if key not in allowed:
+            raise source.fail(
+                f"{field_name((*path, key))} is not a field fstore knows (fields: {', '.join(allowed)})",
+                *path,
+                key,
             )
+    return value
+
+
+def _typed(source: _Source, obj: dict[str, Any], key: str, kind: type, path: tuple[Any, ...]) -> Any:
+    """``obj[key]`` (None when absent) if it has type ``kind`` (ints exclude booleans)."""
+    value = obj.get(key)
+    if value is None and key not in obj:
+        return None
+    ok = _is_int(value) and value >= 0 if kind is int else isinstance(value, kind)
+    if not ok:
+        wanted = {int: "a non-negative integer", str: "a string", bool: "true or false", list: "a list"}
+        raise source.fail(
+            f"{field_name((*path, key))} must be {wanted.get(kind, kind.__name__)}, got {_describe(value)}",
+            *path,
+            key,
+        )
+    return value
+
+
+def _symbol(source: _Source, value: Any, path: tuple[Any, ...]) -> str:
+    problem = validate_symbol(value)
+    if problem:
+        raise source.fail(f"{field_name(path)}: symbol {_describe(value)} {problem}", *path)
+    return value
+
+
+def _time(source: _Source, value: str, path: tuple[Any, ...]) -> str:
+    try:
+        return normalise_time(value)
+    except ValueError:
+        raise source.fail(
+            f"{field_name(path)} is not a date or time: {_describe(value)}", *path, hint=_TIME_HINT
+        ) from None
+
+
+def _metadata(source: _Source) -> dict[str, Any]:
+    raw = source.data.get("metadata", {})
+    metadata = _object(source, raw, ("metadata",), _METADATA_TYPES)
+    for key, kind in _METADATA_TYPES.items():
+        _typed(source, metadata, key, kind, ("metadata",))
+    if "version" in metadata:
+        _version(source, metadata["version"], ("metadata", "version"))
+    for key in ("created_date", "updated_date"):
+        if key in metadata:
+            _time(source, metadata[key], ("metadata", key))
+    return metadata
+
+
+def _version(source: _Source, value: Any, path: tuple[Any, ...]) -> str:
+    if not isinstance(value, str) or not VERSION_PATTERN.match(value):
+        raise source.fail(
+            f'{field_name(path)} must be a version MAJOR.MINOR such as "1.0", got {_describe(value)}', *path
+        )
+    return value
+
+
+def _check_directions(source: _Source) -> dict[str, int]:
+    """symbol_to_id and id_to_symbol: the right types, unique contiguous IDs, inverse directions."""
+    data = source.data
+    for key in ("symbol_to_id", "id_to_symbol"):
+        if not isinstance(data.get(key), dict):
+            raise source.fail(
+                f"must hold objects symbol_to_id and id_to_symbol ({key} is {_describe(data.get(key))})",
+                key,
+            )
+    s2i, i2s = data["symbol_to_id"], data["id_to_symbol"]
+    for symbol, asset_id in s2i.items():
+        _symbol(source, symbol, ("symbol_to_id", symbol))
+        if not _is_int(asset_id) or asset_id < 0:
+            raise source.fail(
+                f"symbol_to_id[{symbol!r}] must be a non-negative integer, got {_describe(asset_id)}",
+                "symbol_to_id",
+                symbol,
+            )
+    _check_unique_contiguous(source, s2i)
+    for key, symbol in i2s.items():
+        if not (key.isascii() and key.isdigit() and str(int(key)) == key):
+            raise source.fail(f"id_to_symbol key {key!r} is not a decimal ID", "id_to_symbol", key)
+        if not isinstance(symbol, str) or s2i.get(symbol) != int(key):
+            raise source.fail(
+                f"symbol_to_id and id_to_symbol disagree: id_to_symbol[{key!r}] = {_describe(symbol)} but "
+                f"symbol_to_id[{_describe(symbol)}] = {s2i.get(symbol) if isinstance(symbol, str) else None!r}",
+                "id_to_symbol",
+                key,
+                symbols=[symbol] if isinstance(symbol, str) else [],
+                hint="the two directions must be inverses; restore the file from git",
+            )
+    if len(i2s) != len(s2i):
+        missing = sorted(set(s2i) - set(i2s.values()))
+        raise source.fail(
+            f"id_to_symbol lacks {', '.join(missing[:10])} that symbol_to_id has",
+            "id_to_symbol",
+            symbols=missing,
+        )
+    return s2i
+
+
+def _check_unique_contiguous(source: _Source, s2i: dict[str, int]) -> None:
     by_id: dict[int, list[str]] = {}
     for symbol, asset_id in s2i.items():
         by_id.setdefault(asset_id, []).append(symbol)
     repeated = {i: s for i, s in by_id.items() if len(s) > 1}
     if repeated:
         asset_id, symbols = sorted(repeated.items())[0]
-        raise MappingError(
+        raise source.fail(
             f"ID {asset_id} is given to several symbols in symbol_to_id: {', '.join(sorted(symbols))}",
-            file=where,
+            "symbol_to_id",
+            sorted(symbols)[-1],
             symbols=sorted(symbols),
             hint="IDs are unique; restore the file from git (`git checkout config/asset_id_mapping.json`)",
         )
     gaps = sorted(set(range(len(s2i))) - set(by_id))
     if gaps:
-        raise MappingError(
+        raise source.fail(
             f"asset IDs are not contiguous: missing {', '.join(map(str, gaps[:10]))} "
             f"(IDs must be 0..{len(s2i) - 1})",
-            file=where,
+            "symbol_to_id",
             hint="restore the file from git (`git checkout config/asset_id_mapping.json`)",
         )
-    for key, symbol in i2s.items():
-        if not (isinstance(key, str) and key.isdigit()):
-            raise MappingError(f"id_to_symbol key {key!r} is not a decimal ID", file=where)
-        if s2i.get(symbol) != int(key):
-            raise MappingError(
-                f"symbol_to_id and id_to_symbol disagree: id_to_symbol[{key!r}] = {symbol!r} but "
-                f"symbol_to_id[{symbol!r}] = {s2i.get(symbol)!r}",
-                file=where,
-                symbols=[str(symbol)],
-                hint="the two directions must be inverses; restore the file from git",
+
+
+def _symbols_block(source: _Source, s2i: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """The optional ``symbols`` object: symbol → {category, subcategory, active}, one per symbol."""
+    if "symbols" not in source.data:
+        return {}
+    block = source.data["symbols"]
+    if not isinstance(block, dict):
+        raise source.fail(f"symbols must be an object, got {_describe(block)}", "symbols")
+    for symbol, attrs in block.items():
+        if symbol not in s2i:
+            raise source.fail(
+                f"symbols[{symbol!r}] names a symbol that symbol_to_id lacks",
+                "symbols",
+                symbol,
+                symbols=[symbol],
             )
-    if len(i2s) != len(s2i):
-        missing = sorted(set(s2i) - set(i2s.values()))
-        raise MappingError(
-            f"id_to_symbol lacks {', '.join(missing[:10])} that symbol_to_id has", file=where, symbols=missing
+        path = ("symbols", symbol)
+        _object(source, attrs, path, _SYMBOL_KEYS)
+        for key, kind in (("category", str), ("subcategory", str), ("active", bool)):
+            _typed(source, attrs, key, kind, path)
+    return block
+
+
+def _entries(source: _Source, raw: dict[str, Any], key: str, path: tuple[Any, ...]) -> tuple[Entry, ...]:
+    values = _typed(source, raw, key, list, path) or []
+    entries = []
+    for n, item in enumerate(values):
+        where = (*path, key, n)
+        _object(source, item, where, _ENTRY_KEYS)
+        for name in ("symbol", "asset_id"):
+            if name not in item:
+                raise source.fail(f"{field_name(where)} lacks {name!r}", *where)
+        _symbol(source, item["symbol"], (*where, "symbol"))
+        asset_id = _typed(source, item, "asset_id", int, where)
+        category = _typed(source, item, "category", str, where) or ""
+        subcategory = _typed(source, item, "subcategory", str, where) or ""
+        entries.append(Entry(item["symbol"], asset_id, category, subcategory))
+    return tuple(entries)
+
+
+def _symbol_list(source: _Source, raw: dict[str, Any], key: str, path: tuple[Any, ...]) -> tuple[str, ...]:
+    values = _typed(source, raw, key, list, path) or []
+    return tuple(_symbol(source, v, (*path, key, n)) for n, v in enumerate(values))
+
+
+def _event_from(source: _Source, raw: Any, position: int) -> Event:
+    path: tuple[Any, ...] = ("history", position)
+    _object(source, raw, path, _EVENT_KEYS)
+    if "version" not in raw or "kind" not in raw:
+        raise source.fail(f"{field_name(path)} must have a version and a kind", *path)
+    version = _version(source, raw["version"], (*path, "version"))
+    kind = _typed(source, raw, "kind", str, path)
+    if kind not in EVENT_KINDS:
+        raise source.fail(
+            f"{field_name(path)} (version {version}) has unknown kind {kind!r} (kinds: {', '.join(EVENT_KINDS)})",
+            *path,
+            "kind",
         )
-    return s2i
+    created_at = _typed(source, raw, "created_at", str, path) or ""
+    return Event(
+        version=version,
+        kind=kind,
+        created_at=_time(source, created_at, (*path, "created_at")),
+        source_config=_typed(source, raw, "source_config", str, path) or "symbols.json",
+        source_sha256=_typed(source, raw, "source_sha256", str, path) or "",
+        added=_entries(source, raw, "added", path),
+        retired=_symbol_list(source, raw, "retired", path),
+        reactivated=_symbol_list(source, raw, "reactivated", path),
+        changed=_entries(source, raw, "changed", path),
+    )
 
 
-def _read_mapping_json(path: Path) -> dict[str, Any]:
-    """The decoded mapping file (a JSON object), or a MappingError naming the file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MappingError(
-            "asset-ID mapping not found", file=path, hint="`fstore build` or `fstore symbols sync` creates it"
-        ) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MappingError(
-            f"not valid JSON: {exc.msg}", file=path, line=exc.lineno, column=exc.colno
-        ) from None
-    if not isinstance(data, dict):
-        raise MappingError("must be a JSON object", file=path)
-    return data
-
-
-def _seed_event(data: dict[str, Any], s2i: dict[str, int], metadata: dict[str, Any]) -> Event:
+def _seed_event(s2i: dict[str, int], attrs: dict[str, dict[str, Any]], metadata: dict[str, Any]) -> Event:
     """The seed format has no history: adopt it as its own first version, IDs exactly as written."""
-    symbols_meta = data.get("symbols") or {}
 
     def attribute(symbol: str, key: str) -> str:
-        return str((symbols_meta.get(symbol) or {}).get(key, ""))
+        return str(attrs.get(symbol, {}).get(key, ""))
 
     return Event(
         version=str(metadata.get("version", "1.0")),
         kind="initial",
-        created_at=str(metadata.get("created_date", "")),
+        created_at=normalise_time(metadata.get("created_date", "")),
         source_config=str(metadata.get("source_config", "symbols.json")),
         added=tuple(
             Entry(s, i, attribute(s, "category"), attribute(s, "subcategory"))
@@ -396,61 +340,88 @@ def _seed_event(data: dict[str, Any], s2i: dict[str, int], metadata: dict[str, A
 
 
 def _history_of(
-    data: dict[str, Any], s2i: dict[str, int], metadata: dict[str, Any], path: Path
+    source: _Source, s2i: dict[str, int], attrs: dict[str, dict[str, Any]], metadata: dict[str, Any]
 ) -> list[Event]:
     """The file's events: its ``history``, or the seed format adopted as version one."""
-    raw_history = data.get("history")
-    if raw_history is None:
-        return [_seed_event(data, s2i, metadata)]
+    raw_history = source.data.get("history")
+    if "history" not in source.data:
+        return [_seed_event(s2i, attrs, metadata)]
     if not isinstance(raw_history, list) or not raw_history:
-        raise MappingError("history must be a non-empty list of versions", file=path)
-    return [_event_from(raw, str(path), n) for n, raw in enumerate(raw_history)]
+        raise source.fail(
+            f"history must be a non-empty list of versions, got {_describe(raw_history)}", "history"
+        )
+    return [_event_from(source, raw, n) for n, raw in enumerate(raw_history)]
 
 
 def _check_replayed(
-    mapping: AssetMapping, data: dict[str, Any], s2i: dict[str, int], metadata: dict[str, Any], path: Path
+    mapping: AssetMapping,
+    source: _Source,
+    s2i: dict[str, int],
+    attrs: dict[str, dict[str, Any]],
+    metadata: dict[str, Any],
 ) -> None:
-    """The replayed history must agree with the file's own symbol_to_id, version and active flags."""
+    """The replayed history must agree with the file's own symbol_to_id, symbols, version and counts."""
     if mapping.symbol_to_id != s2i:
         differ = sorted(
             s for s in set(s2i) | set(mapping.symbol_to_id) if s2i.get(s) != mapping.symbol_to_id.get(s)
         )
-        raise MappingError(
+        raise source.fail(
             f"symbol_to_id disagrees with the file's own history for {', '.join(differ[:10])}",
-            file=path,
+            "symbol_to_id",
+            differ[0],
             symbols=differ,
             hint="IDs never change outside `fstore symbols sync`; restore the file from git",
         )
-    if "version" in metadata and str(metadata["version"]) != mapping.version:
-        raise MappingError(
+    if "version" in metadata and metadata["version"] != mapping.version:
+        raise source.fail(
             f"metadata.version is {metadata['version']!r} but the history ends at {mapping.version!r}",
-            file=path,
+            "metadata",
+            "version",
         )
-    attrs = data.get("symbols")
-    if not isinstance(attrs, dict) or data.get("history") is None:
+    counts = {"total_symbols": len(mapping.entries), "num_embeddings": mapping.num_embeddings}
+    counts["active_symbols"] = len(mapping.active_symbols)
+    for key, value in counts.items():
+        if key in metadata and metadata[key] != value:
+            raise source.fail(
+                f"metadata.{key} is {metadata[key]} but the mapping has {value}", "metadata", key
+            )
+    if "history" not in source.data:
         return
     for entry in mapping.entries:  # the `symbols` block must match the replayed state too
-        got = attrs.get(entry.symbol) or {}
-        if bool(got.get("active", True)) != entry.active:
-            raise MappingError(
-                f"symbols[{entry.symbol!r}].active disagrees with the history",
-                file=path,
-                symbols=[entry.symbol],
-            )
+        got = attrs.get(entry.symbol)
+        if got is None:
+            continue
+        for key, value in (
+            ("category", entry.category),
+            ("subcategory", entry.subcategory),
+            ("active", entry.active),
+        ):
+            if key in got and got[key] != value:
+                raise source.fail(
+                    f"symbols[{entry.symbol!r}].{key} is {_describe(got[key])} but the history says {_describe(value)}",
+                    "symbols",
+                    entry.symbol,
+                    key,
+                    symbols=[entry.symbol],
+                )
 
 
 def load_mapping(path: str | Path) -> AssetMapping:
-    """Load, validate and replay the mapping file. Raises MappingError naming the problem."""
+    """Load, check and replay the mapping file. Any problem is a MappingError naming the file, the
+    field and (when it can be found) its line."""
     path = Path(path)
-    data = _read_mapping_json(path)
-    s2i = _check_directions(data, str(path))
-    metadata = data.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise MappingError("metadata must be an object", file=path)
-    history = _history_of(data, s2i, metadata, path)
-    mapping = replay(history, created_date=str(metadata.get("created_date", "")), path=path)
-    mapping = replace(mapping, source_config=str(metadata.get("source_config", "symbols.json")))
-    _check_replayed(mapping, data, s2i, metadata, path)
+    source = _Source.read(path)
+    _object(source, source.data, (), _TOP_KEYS)
+    metadata = _metadata(source)
+    s2i = _check_directions(source)
+    attrs = _symbols_block(source, s2i)
+    history = _history_of(source, s2i, attrs, metadata)
+    created_date = normalise_time(metadata.get("created_date", ""))[:10]
+    mapping = replay_checked(
+        history, lambda message, *at, **kw: source.fail(message, "history", *at, **kw), created_date, path
+    )
+    mapping = replace(mapping, source_config=metadata.get("source_config", "symbols.json"))
+    _check_replayed(mapping, source, s2i, attrs, metadata)
     return mapping
 
 
@@ -522,7 +493,8 @@ def _numbered_from_scratch(universe: Universe) -> tuple[Entry, ...]:
 
 
 def _append_event(current: AssetMapping, event: Event, source_config: str) -> AssetMapping:
-    """``current`` with one more version, replayed so the result is checked like a loaded file."""
+    """``current`` with one more version, replayed so the result is checked like a loaded file (replay
+    refuses an ID that is not the next free one, so no version can issue a recorded ID again)."""
     return replace(
         replay([*current.history, event], created_date=current.created_date), source_config=source_config
     )
@@ -531,7 +503,7 @@ def _append_event(current: AssetMapping, event: Event, source_config: str) -> As
 def initial_mapping(
     universe: Universe, *, source_config: str = "symbols.json", now: str | None = None
 ) -> SyncPlan:
-    now = now or _now()
+    now = normalise_time(now) if now else now_utc()
     entries = _numbered_from_scratch(universe)
     event = Event(
         version="1.0",
@@ -633,11 +605,94 @@ def plan_sync(
     source_config: str = "symbols.json",
     now: str | None = None,
 ) -> SyncPlan:
-    """Work out the next mapping version for ``universe`` without writing anything."""
+    """Work out the next mapping version for ``universe`` without writing anything.
+
+    ``current`` must be the whole recorded history (the commands pass the JSON and the warehouse
+    reconciled, see :mod:`features.reconcile`): the next free ID is counted over every version of
+    it, so no recorded ID is ever issued again.
+    """
     if current is None:
         return initial_mapping(universe, source_config=source_config, now=now)
     plan = _plan_regenerate if regenerate else _plan_append
-    return plan(current, universe, source_config, now or _now())
+    return plan(current, universe, source_config, normalise_time(now) if now else now_utc())
+
+
+# --------------------------------------------------------------------------- carrying embedding rows
+
+
+@dataclass(frozen=True)
+class RowCarry:
+    """How the rows of a trained embedding table move to another mapping's table, symbol by symbol.
+
+    ``moves`` is (symbol, old row, new row) for every symbol both mappings hold; ``initialise`` is
+    (symbol, new row) for symbols only the target holds (no trained row: give them a fresh value);
+    ``dropped`` is (symbol, old row) for symbols only the run holds. ``num_embeddings`` is the number
+    of rows of the target table. Each list is sorted by its row.
+    """
+
+    moves: tuple[tuple[str, int, int], ...]
+    initialise: tuple[tuple[str, int], ...]
+    dropped: tuple[tuple[str, int], ...]
+    num_embeddings: int
+
+    @property
+    def old_rows(self) -> list[int]:
+        """Rows to read from the old table, in the order of :attr:`new_rows`."""
+        return [old for _, old, _ in self.moves]
+
+    @property
+    def new_rows(self) -> list[int]:
+        """Rows to write in the new table: ``new[new_rows] = old[old_rows]``."""
+        return [new for _, _, new in self.moves]
+
+
+def _symbol_table(mapping: AssetMapping | Mapping[str, int], what: str) -> dict[str, int]:
+    table = dict(mapping.symbol_to_id if isinstance(mapping, AssetMapping) else mapping)
+    by_id: dict[int, str] = {}
+    for symbol, row in table.items():
+        if not _is_int(row) or row < 0:
+            raise MappingError(f"{what} gives {symbol!r} the row {row!r}; rows are non-negative integers")
+        if row in by_id:
+            raise MappingError(
+                f"{what} gives row {row} to both {by_id[row]} and {symbol}",
+                symbols=sorted([by_id[row], symbol]),
+            )
+        by_id[row] = symbol
+    return table
+
+
+def carry_rows(old_symbol_to_id: Mapping[str, int], new: AssetMapping | Mapping[str, int]) -> RowCarry:
+    """How a run's embedding rows move to the mapping ``new``: symbol → old row → new row, never by
+    position.
+
+    ``old_symbol_to_id`` is the mapping the run was trained on (every symbol its table has a row for);
+    ``new`` the mapping to carry it to. Refuses (MappingError naming the symbols) unless both give
+    every shared symbol the same ID: within one major version the contract promises that, so a
+    difference means one side was renumbered and no row can be trusted to belong to its symbol.
+    A row whose ID was later given to another symbol (after history was discarded) is not carried:
+    that symbol is reported in ``initialise``, the old one in ``dropped``.
+    """
+    old = _symbol_table(old_symbol_to_id, "the run's mapping")
+    target = _symbol_table(new, "the target mapping")
+    differ = sorted(s for s in old.keys() & target.keys() if old[s] != target[s])
+    if differ:
+        shown = ", ".join(f"{s} ({old[s]} → {target[s]})" for s in differ[:10])
+        more = f", … ({len(differ) - 10} more)" if len(differ) > 10 else ""
+        raise MappingError(
+            f"the run's embedding rows cannot be carried: {len(differ)} symbol(s) have another ID in "
+            f"the target mapping: {shown}{more}",
+            symbols=differ,
+            hint="IDs only change under a new major version (`fstore symbols sync --regenerate`) or when "
+            "a mapping was renumbered from scratch; train from scratch, or restore the mapping the run "
+            "was trained on (`fstore symbols recover`)",
+        )
+    shared = old.keys() & target.keys()
+    return RowCarry(
+        moves=tuple(sorted(((s, old[s], target[s]) for s in shared), key=lambda m: m[2])),
+        initialise=tuple(sorted(((s, r) for s, r in target.items() if s not in old), key=lambda m: m[1])),
+        dropped=tuple(sorted(((s, r) for s, r in old.items() if s not in target), key=lambda m: m[1])),
+        num_embeddings=max(target.values(), default=-1) + 1,
+    )
 
 
 # --------------------------------------------------------------------------- public helpers
@@ -668,9 +723,14 @@ __all__ = [
     "AssetMapping",
     "Entry",
     "Event",
+    "RowCarry",
     "SyncPlan",
+    "carry_rows",
+    "history_key",
     "initial_mapping",
     "load_mapping",
+    "normalise_time",
+    "now_utc",
     "num_embeddings",
     "parse_version",
     "plan_sync",
@@ -678,4 +738,5 @@ __all__ = [
     "replay",
     "symbol_to_id",
     "unknown_symbols_error",
+    "utc_datetime",
 ]

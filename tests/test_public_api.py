@@ -63,7 +63,7 @@ def test_build_parser_alone_is_complete() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     found = dict(json.loads(out.stdout))
     assert list(found) == COMMANDS
-    assert found["symbols"] == ["diff", "list", "restore", "sync"]
+    assert found["symbols"] == ["diff", "list", "recover", "restore", "sync"]
     assert found["snapshot"] == ["create", "list"]
     assert found["docs"] == ["generate", "serve"]
 

@@ -1,4 +1,4 @@
-"""``fstore symbols list|diff|sync|restore``: the asset-ID mapping and its warehouse tables."""
+"""``fstore symbols list|diff|sync|restore|recover``: the asset-ID mapping and its warehouse tables."""
 
 from __future__ import annotations
 
@@ -11,19 +11,36 @@ _REGENERATED_WARNING = (
     "[bold yellow]warning:[/] the mapping was regenerated under a new major version: every asset ID "
     "may have changed, so embeddings trained on earlier versions no longer line up with these IDs."
 )
+_DISCARD_HELP = (
+    "also when that loses versions only the other copy records (they are gone for good, and their IDs "
+    "may be issued again)"
+)
+
+
+def _warn(text: str) -> None:
+    err_console().print(text, highlight=False, markup=False)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     from features.dimension import mapping_rows
 
-    print_rows(mapping_rows(load(args), version=args.version), args.format)
+    project = load(args)
+    rows = mapping_rows(
+        project,
+        version=args.version,
+        source=args.source,
+        db=warehouse_path(args, project),
+        warn=_warn,
+    )
+    print_rows(rows, args.format)
     return 0
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from features.dimension import preview_sync
 
-    plan = preview_sync(load(args), regenerate=args.regenerate)
+    project = load(args)
+    plan = preview_sync(project, regenerate=args.regenerate, db=warehouse_path(args, project), warn=_warn)
     print(plan.describe(dry_run=True))
     return 0
 
@@ -32,27 +49,53 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from features.dimension import sync_symbols
 
     project = load(args)
-    plan = sync_symbols(project, regenerate=args.regenerate, db=warehouse_path(args, project))
+    plan = sync_symbols(project, regenerate=args.regenerate, db=warehouse_path(args, project), console=print)
     print(plan.describe(dry_run=False))
     if plan.regenerate and plan.changed_anything:
         err_console().print(_REGENERATED_WARNING)
     return 0
 
 
+def _discarded(repair: object, whose: str) -> None:
+    lost = getattr(repair, "discarded", ())
+    if lost:
+        _warn(f"warning: discarded {whose} version(s) {', '.join(lost)} (--discard-newer)")
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     from features.dimension import restore_warehouse
 
     project = load(args)
-    version = restore_warehouse(project, db=warehouse_path(args, project))
+    repair = restore_warehouse(project, db=warehouse_path(args, project), discard_newer=args.discard_newer)
+    _discarded(repair, "the warehouse's")
     print(
-        f"rebuilt dim_symbol, dim_symbol_history and mapping_versions from {project.paths.mapping} (version {version})"
+        f"rebuilt dim_symbol, dim_symbol_history and mapping_versions from {project.paths.mapping} "
+        f"(version {repair.version})"
+    )
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from features.dimension import recover_file
+
+    project = load(args)
+    repair = recover_file(project, db=warehouse_path(args, project), discard_newer=args.discard_newer)
+    if not repair.written:
+        print(
+            f"{project.paths.mapping} already agrees with the warehouse (version {repair.version}): nothing to do"
+        )
+        return 0
+    _discarded(repair, "the file's")
+    print(
+        f"wrote {project.paths.mapping} from the warehouse's history (version {repair.version}); "
+        "commit it: it is the durable record"
     )
     return 0
 
 
 SYMBOLS = Command(
     "symbols",
-    "the asset-ID mapping: list, diff, sync",
+    "the asset-ID mapping: list, diff, sync, restore, recover",
     subcommands=(
         Command(
             "list",
@@ -61,6 +104,12 @@ SYMBOLS = Command(
             args=(
                 arg("--version", help="a mapping version such as 1.0"),
                 arg("--format", choices=OUTPUT_FORMATS, default="table"),
+                arg(
+                    "--from",
+                    dest="source",
+                    choices=("file", "warehouse"),
+                    help="read one copy alone, without comparing it with the other (to inspect a disagreement)",
+                ),
             ),
         ),
         Command(
@@ -92,8 +141,16 @@ SYMBOLS = Command(
             "restore",
             "rebuild the warehouse's mapping tables from config/asset_id_mapping.json",
             cmd_restore,
+            args=(arg("--discard-newer", action="store_true", help=_DISCARD_HELP),),
+        ),
+        Command(
+            "recover",
+            "write config/asset_id_mapping.json from the warehouse's history (after it was deleted or an "
+            "older one checked out)",
+            cmd_recover,
+            args=(arg("--discard-newer", action="store_true", help=_DISCARD_HELP),),
         ),
     ),
 )
 
-__all__ = ["SYMBOLS", "cmd_diff", "cmd_list", "cmd_restore", "cmd_sync"]
+__all__ = ["SYMBOLS", "cmd_diff", "cmd_list", "cmd_recover", "cmd_restore", "cmd_sync"]

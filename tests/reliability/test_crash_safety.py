@@ -4,8 +4,8 @@ Each scenario starts a real `fstore` process on a small project, kills it with S
 random delay drawn (with a fixed seed) over the span the command takes, then checks:
 - the warehouse opens;
 - every relation is either its previous or its new complete version (content hash);
-- config/asset_id_mapping.json is valid and either the old or the new mapping, and the warehouse
-  agrees with it or is caught up by the next command, which says so;
+- config/asset_id_mapping.json is valid and either the old or the new mapping (or, for `symbols
+  recover`, absent or whole), and the warehouse agrees with it or is caught up by the next command;
 - the next command succeeds and gives what a clean run gives.
 """
 
@@ -139,7 +139,84 @@ def test_symbols_sync_survives_sigkill_at_random_moments(tmp_path: Path) -> None
         con.close()
         assert dict(rows) == new_ids
         assert load_mapping(mapping_path).version == new_mapping.version
-        assert not list(mapping_path.parent.glob(".asset_id_mapping.json.*.tmp"))  # no litter left
+        assert _litter(mapping_path) == []  # temps and the lock a killed writer left are gone
+    assert killed >= KILLS // 2
+
+
+def _litter(mapping_path: Path) -> list[str]:
+    """Files a writer of the mapping leaves only when killed: its temp files and its lock file."""
+    return sorted(p.name for p in mapping_path.parent.iterdir() if p.name.startswith(f".{mapping_path.name}"))
+
+
+def _dimension(root: Path) -> dict[str, tuple]:
+    fingerprints = relation_fingerprints(root / "data" / "warehouse.duckdb")
+    return {name: fingerprints.get(name) for name in ("dim_symbol", "dim_symbol_history", "mapping_versions")}
+
+
+@pytest.mark.slow
+def test_symbols_restore_survives_sigkill_at_random_moments(tmp_path: Path) -> None:
+    """A warehouse behind the file (a sync that died between its two writes) rebuilt by `symbols
+    restore`: killed anywhere, the tables are the old or the new ones, whole; the file is untouched."""
+    root = make_project(tmp_path / "proj", SYMBOLS, years=0.2)
+    assert fstore(root, "build", "--quiet").returncode == 0
+    db = root / "data" / "warehouse.duckdb"
+    behind = db.read_bytes()
+    grown = json.loads(json.dumps(SYMBOLS))
+    grown["crypto"]["Major"] += ["SOLUSD"]
+    (root / "config" / "symbols.json").write_text(json.dumps(grown, indent=2))
+    assert fstore(root, "symbols", "sync").returncode == 0
+    file_bytes = (root / "config" / "asset_id_mapping.json").read_bytes()
+    new = _dimension(root)
+    db.write_bytes(behind)  # the warehouse's write was lost
+    old = _dimension(root)
+    assert old != new
+    before = _snapshot(root)
+    span = _duration(root, ["symbols", "restore"])
+    assert _dimension(root) == new
+    rng = random.Random(23)
+    killed = 0
+    for _ in range(KILLS):
+        _restore(before, root)
+        code = _run_and_kill(root, ["symbols", "restore"], rng.uniform(0.05, span * 1.1))
+        killed += code == -signal.SIGKILL
+        assert _dimension(root) in (old, new)  # whole tables, the old ones or the new ones
+        assert (root / "config" / "asset_id_mapping.json").read_bytes() == file_bytes
+        again = fstore(root, "symbols", "restore")
+        assert again.returncode == 0, again.stderr
+        assert _dimension(root) == new
+    assert killed >= KILLS // 2
+
+
+@pytest.mark.slow
+def test_symbols_recover_survives_sigkill_at_random_moments(tmp_path: Path) -> None:
+    """A deleted mapping file written back by `symbols recover`: killed anywhere, the file is absent or
+    whole (the same bytes as before it was deleted), never half; the next recover finishes the job."""
+    root = make_project(tmp_path / "proj", SYMBOLS, years=0.2)
+    assert fstore(root, "build", "--quiet").returncode == 0
+    mapping_path = root / "config" / "asset_id_mapping.json"
+    grown = json.loads(json.dumps(SYMBOLS))
+    grown["sectors"]["Energy"] += ["CVX"]
+    (root / "config" / "symbols.json").write_text(json.dumps(grown, indent=2))
+    assert fstore(root, "symbols", "sync").returncode == 0
+    original = mapping_path.read_bytes()
+    tables = _dimension(root)
+    mapping_path.unlink()
+    before = _snapshot(root)
+    span = _duration(root, ["symbols", "recover"])
+    assert mapping_path.read_bytes() == original
+    rng = random.Random(29)
+    killed = 0
+    for _ in range(KILLS):
+        _restore(before, root)
+        code = _run_and_kill(root, ["symbols", "recover"], rng.uniform(0.05, span * 1.1))
+        killed += code == -signal.SIGKILL
+        assert not mapping_path.exists() or mapping_path.read_bytes() == original
+        assert _dimension(root) == tables  # recover never writes the warehouse
+        again = fstore(root, "symbols", "recover")
+        assert again.returncode == 0, again.stderr
+        assert mapping_path.read_bytes() == original
+        assert _litter(mapping_path) == []
+        assert fstore(root, "symbols", "sync").returncode == 0  # and the copies agree
     assert killed >= KILLS // 2
 
 
