@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -183,16 +184,59 @@ def test_unparseable_file_is_named_and_previous_prices_stay(project_con) -> None
     )
 
 
-def test_unknown_symbol_stops_with_the_asset_id_error(project_con) -> None:
+def test_unknown_symbol_stops_the_build_when_the_policy_is_error(project_con) -> None:
     root, con, raw = project_con
     _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
     _refresh(root, con)
     _write(raw / "NEWCO.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
     with pytest.raises(UnknownSymbolError) as err:
-        _refresh(root, con)
+        _refresh(root, con, ingest='[ingest]\nunknown_symbols = "error"')
     assert err.value.symbols == ("NEWCO",)
     assert "NEWCO.csv" in str(err.value) and "fstore symbols sync" in str(err.value)
     assert con.execute("select distinct symbol from raw_prices").fetchall() == [("AAPL",)]
+
+
+def test_unknown_symbol_is_quarantined_by_default_and_the_build_warns(project_con) -> None:
+    # Changed on purpose (issue 14): one ticker outside the universe no longer stops the whole build.
+    root, con, raw = project_con
+    _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
+    _write(raw / "NEWCO.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n2024-01-03,10,11,9,10,10,100\n")
+    _write(raw / "long.csv", "symbol,date,close\nMSFT,2024-01-02,370\nZZZ9,2024-01-02,5\n")
+    lines: list[str] = []
+    summary = refresh_raw_prices(con, load_project(root), console=lines.append)
+    assert con.execute("select symbol, count(*) from raw_prices group by 1 order by 1").fetchall() == [
+        ("AAPL", 1),
+        ("MSFT", 1),
+    ]
+    rejected = con.execute(
+        "select symbol, reason, raw_column, raw_value, source from raw_prices_rejected order by symbol, ts"
+    ).fetchall()
+    assert rejected == [
+        ("NEWCO", "symbol not in universe", "(file name)", "NEWCO", str(raw / "NEWCO.csv")),
+        ("NEWCO", "symbol not in universe", "(file name)", "NEWCO", str(raw / "NEWCO.csv")),
+        ("ZZZ9", "symbol not in universe", "symbol", "ZZZ9", str(raw / "long.csv")),
+    ]
+    assert summary.unknown == {"NEWCO": (2, ("data/raw/NEWCO.csv",)), "ZZZ9": (1, ("data/raw/long.csv",))}
+    warning = next(line for line in lines if line.startswith("warning:"))
+    for needle in ("NEWCO", "data/raw/NEWCO.csv", "ZZZ9", "data/raw/long.csv", "fstore symbols sync"):
+        assert needle in warning
+
+
+def test_a_universe_symbol_without_an_asset_id_still_stops_the_build(project_con) -> None:
+    """The asset-ID contract is not a policy: a configured symbol with no ID stops whatever the setting."""
+    root, con, raw = project_con
+    symbols = root / "config" / "symbols.json"
+    data = json.loads(symbols.read_text())
+    data["sectors"]["Technology"].append("NEWCO")
+    symbols.write_text(json.dumps(data))
+    _write(raw / "NEWCO.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
+    _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
+    with pytest.raises(UnknownSymbolError, match="have no asset ID") as err:
+        _refresh(root, con)
+    assert err.value.symbols == ("NEWCO",)
+    assert not con.execute("select count(*) from duckdb_tables() where table_name = 'raw_prices'").fetchone()[
+        0
+    ]
 
 
 def test_unchanged_files_are_a_fast_no_op_and_a_touched_file_reingests(project_con) -> None:
