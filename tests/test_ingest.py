@@ -162,6 +162,23 @@ def test_bad_rows_are_quarantined_with_reasons(project_con) -> None:
     assert [r[0] for r in _rows(con, "AAPL")] == ["2024-01-02", "2024-01-11"]
     sources = {r[0] for r in con.execute("select source from raw_prices_rejected").fetchall()}
     assert sources == {str(raw / "AAPL.csv")}
+    # each rejected row keeps the file's column that failed and its text as written
+    located = con.execute(
+        "select reason, raw_column, raw_value from raw_prices_rejected order by ts nulls first, reason"
+    ).fetchall()
+    assert located == [
+        ("unparseable date", "Date", "not a date"),
+        ("non-finite price", "Close", "NaN"),
+        ("non-finite price", "Close", "inf"),
+        ("non-positive price", "Close", "-1"),
+        ("high < low", "High, Low", "9, 11"),
+        ("close outside [low, high]", "Close, Low, High", "12, 9, 11"),
+        ("negative volume", "Volume", "-5"),
+        ("conflicting duplicate", None, None),
+        ("conflicting duplicate", None, None),
+        ("unparseable value", "Close", "ten"),
+        ("missing close", "Close", ""),
+    ]
     assert "11 rows rejected" in summary.line() and "1 identical duplicates dropped" in summary.line()
 
 
