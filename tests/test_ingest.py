@@ -353,3 +353,17 @@ def test_many_per_symbol_files_are_read_together_and_a_deviant_file_alone(projec
         con.execute("select symbol, any_value(source) from raw_prices_rejected group by 1").fetchall()
     )
     assert sources == {"NVDA": str(raw / "NVDA.csv")}
+
+
+def test_files_read_in_one_scan_keep_their_own_symbols_and_rows(project_con) -> None:
+    root, con, raw = project_con
+    symbols = ["AAPL", "MSFT", "KO", "SPY", "JPM", "GS", "XOM"]
+    written = {}
+    for k, symbol in enumerate(reversed(symbols)):  # written in another order than read
+        rows = [(f"2024-01-{d:02d}", 10.0 * (k + 1) + d) for d in range(2, 2 + 3 + k)]
+        _write(raw / f"{symbol}.csv", HEADER + "".join(f"{d},{c},{c},{c},{c},{c},{k}\n" for d, c in rows))
+        written[symbol] = [(d, c, c, c, c, float(k)) for d, c in rows]
+    summary = _refresh(root, con)
+    assert summary.rows == sum(len(v) for v in written.values())
+    for symbol, rows in written.items():
+        assert _rows(con, symbol) == rows

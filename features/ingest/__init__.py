@@ -139,9 +139,10 @@ def _has_tables(con: duckdb.DuckDBPyConnection, *names: str) -> bool:
 
 @dataclass(frozen=True)
 class _Checked:
-    """What the shared check found, beyond the rows themselves (in the temp tables)."""
+    """What the shared check found, beyond the rows themselves (in the checked table)."""
 
-    duplicates: int
+    scanned: checks.Scanned
+    duplicates: int | None  # identical duplicate rows to drop; None: keys proven unique
     filled: int
     unknown: dict[str, tuple[int, tuple[str, ...]]]
 
@@ -163,17 +164,17 @@ def _check_files(
     """
     scan.stage(con, files, project, known)
     filled = checks.fill_adjusted(con) if project.ingest.missing_adjusted_close == "fill" else 0
-    checks.refuse_unusable_files(con, files)
+    scanned = checks.scan_stats(con)
+    checks.refuse_unusable_files(con, files, scanned)
     unknown = checks.unknown_symbols(con)
-    root = project.root
     contract = sorted(s for s in unknown if s in without_ids)
     if contract:
         refuse(contract, [f for s in contract for f in unknown[s][1]])
     if unknown and project.ingest.unknown_symbols == "error":
         refuse(sorted(unknown), [f for _, paths in unknown.values() for f in paths])
-    duplicates = checks.find_duplicates(con)
-    shown = {s: (n, tuple(rel(Path(p), root) for p in paths)) for s, (n, paths) in unknown.items()}
-    return _Checked(duplicates, filled, shown)
+    duplicates = checks.find_duplicates(con, scanned)
+    shown = {s: (n, tuple(rel(Path(p), project.root) for p in paths)) for s, (n, paths) in unknown.items()}
+    return _Checked(scanned, duplicates, filled, shown)
 
 
 def _drop_temps(con: duckdb.DuckDBPyConnection) -> None:
@@ -217,15 +218,15 @@ def ingest_files(
         found = _check_files(
             con, files, project, known, without_ids=_universe_without_ids(project, known), refuse=refuse
         )
-        checks.swap_in(con, version, source_name=SOURCE_NAME)
+        checks.swap_in(con, version, source_name=SOURCE_NAME, duplicates=found.duplicates is not None)
     finally:
         _drop_temps(con)
-    rows, n_symbols, rejected = _counts(con)
+    rows, n_symbols, rejected = _counts(con, symbols=None if found.duplicates else found.scanned.symbols)
     return IngestSummary(
         rows=rows,
         symbols=n_symbols,
         rejected=rejected,
-        duplicates_dropped=found.duplicates,
+        duplicates_dropped=found.duplicates or 0,
         source=f"{len(files)} file(s) in {rel(raw_dir, project.root)}",
         files=tuple(rel(p, project.root) for p in files),
         version=version,
@@ -234,8 +235,12 @@ def ingest_files(
     )
 
 
-def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int, dict[str, int]]:
-    rows, symbols = con.execute("select count(*), count(distinct symbol) from raw_prices").fetchone()
+def _counts(con: duckdb.DuckDBPyConnection, *, symbols: int | None = None) -> tuple[int, int, dict[str, int]]:
+    """(rows, distinct symbols, reason -> rows); ``symbols`` when already known (saves a scan)."""
+    if symbols is None:
+        rows, symbols = con.execute("select count(*), count(distinct symbol) from raw_prices").fetchone()
+    else:
+        rows = con.execute("select count(*) from raw_prices").fetchone()[0]
     rejected = dict(
         con.execute(
             "select reason, count(*) from raw_prices_rejected group by reason order by reason"
@@ -274,13 +279,13 @@ def preview_files(files: Sequence[Path], project: Project) -> IngestSummary:
     con = duckdb.connect()
     try:
         found = _check_files(con, files, project, known, without_ids=set(), refuse=refuse)
-        rows, n_symbols, rejected = checks.preview_counts(con)
+        rows, n_symbols, rejected = checks.preview_counts(con, found.scanned, found.duplicates is not None)
         unsynced = tuple(s for s in checks.good_symbols(con) if s not in with_ids)
         return IngestSummary(
             rows=rows,
             symbols=n_symbols,
             rejected=rejected,
-            duplicates_dropped=found.duplicates,
+            duplicates_dropped=found.duplicates or 0,
             source=f"{len(files)} file(s)",
             files=tuple(str(p) for p in files),
             adjusted_filled=found.filled,

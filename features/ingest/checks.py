@@ -4,7 +4,8 @@ conflicting duplicates, refuse files with no usable row, and swap both tables in
     reason_case(...)            the CASE that gives a row its first failing reason (in the scan)
     rejected_location(...)      which file column failed, and its raw text (in the scan)
     fill_adjusted(con)          [ingest] missing_adjusted_close = "fill": neighbours' ratio, when exact
-    find_duplicates(con)        keys with more than one good row; which of them conflict
+    scan_stats(con)             counts of the good rows, and a streaming proof that their keys are unique
+    find_duplicates(con, s)     (only without that proof) keys with several good rows; which conflict
     refuse_unusable_files(...)  a file whose every row failed a row check stops everything
     unknown_symbols(con)        symbols outside the universe -> the files that hold them
     swap_in(con, version)       raw_prices and raw_prices_rejected replaced in one transaction
@@ -15,6 +16,7 @@ The same functions run for a build and for `fstore ingest`'s check, so the two a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -48,29 +50,49 @@ RAW_PRICES_DDL = "symbol VARCHAR, ts DATE, open DOUBLE, high DOUBLE, low DOUBLE,
 REJECTED_DDL = f"{RAW_PRICES_DDL}, source VARCHAR, reason VARCHAR, raw_column VARCHAR, raw_value VARCHAR"
 
 CHECKED = "_fstore_ingest_checked"  # every scanned row, with its reason (written by features.ingest.scan)
+# A rejected row's ``reason`` cell holds "reason<US>file column[<US>raw text]" (US: the ASCII unit
+# separator; no second one when there is no raw text): one mostly-NULL column instead of three keeps the
+# scan's write as cheap as a bare copy.
+SEP = "chr(31)"
+WHY = f"split_part(reason, {SEP}, 1)"  # the reason alone
 FILES = "_fstore_ingest_files"  # one row per file: id, path, stem, symbol, known, date_fmt, dec, thou
 _DUPS = "_fstore_ingest_dups"
 _CONFLICTS = "_fstore_ingest_conflicts"
 _FILL = "_fstore_ingest_fill"
-TEMP_TABLES = (_DUPS, _CONFLICTS, _FILL)
+TEMP_TABLES = (_DUPS, _CONFLICTS, _FILL, CHECKED)  # CHECKED is a real table until it becomes raw_prices
+# columns of the checked table that raw_prices does not have (factor only with missing_adjusted_close = "fill")
+BOOKKEEPING_COLUMNS = ("factor", "file_id", "reason")
+
+
+def checked_ddl(*, fill: bool) -> str:
+    """Columns of the checked table: raw_prices' own, then the row's file, reason and (to fill) factor."""
+    return f"{RAW_PRICES_DDL}, file_id INTEGER, reason VARCHAR" + (", factor DOUBLE" if fill else "")
+
+
+def located(reason: str, column: str, value: str) -> str:
+    """SQL of a rejected row's ``reason`` cell from three SQL expressions (see SEP)."""
+    return f"({reason} || {SEP} || coalesce({column}, '') || coalesce({SEP} || {value}, ''))"
 
 
 # --------------------------------------------------------------------------------------------- in the scan
 
 
-def reason_case(*, known: str, adjusted: bool) -> str:
+def reason_case(*, known: str, adjusted: bool, bad: dict[str, str], ts_missing: str) -> str:
     """The first failing check of a scanned row (NULL: a good row).
 
     Works on the parsed, unadjusted columns ``o h l c a v`` (``a``: adjusted close), the date ``ts``
     and ``symbol``; every price check is scale-free, so it holds before and after adjusting.
+    ``bad`` maps each of ``o h l c a v`` to SQL that is true when its text did not parse (``false`` for
+    a column the reader typed), ``ts_missing`` is SQL for an empty date cell.
     """
     lo, hi = "date '1800-01-01'", "date '2200-12-31'"
+    unparseable = " or ".join(v for v in bad.values() if v != "false") or "false"
     checks = [
         ("symbol is null", "missing symbol"),
-        ("ts_missing", "missing date"),
+        (ts_missing, "missing date"),
         ("ts is null", "unparseable date"),
         (f"ts not between {lo} and {hi}", "date out of range"),
-        ("bad_o or bad_h or bad_l or bad_c or bad_a or bad_v", "unparseable value"),
+        (unparseable, "unparseable value"),
         ("c is null and a is null", "missing close"),
         (
             "not isfinite(c) or not isfinite(a) or not isfinite(o) or not isfinite(h) or not isfinite(l)",
@@ -85,26 +107,37 @@ def reason_case(*, known: str, adjusted: bool) -> str:
     ]
     if adjusted:
         checks.append(("a is null", "missing adjusted close"))
-    return "(case " + " ".join(f"when {cond} then '{reason}'" for cond, reason in checks) + " end)"
+    return (
+        "(case "
+        + " ".join(f"when {cond} then '{reason}'" for cond, reason in checks if cond != "false")
+        + " end)"
+    )
 
 
-def rejected_location(cols: dict[str, str], *, file_symbol: bool, adjusted: bool) -> tuple[str, str]:
-    """SQL for a rejected row's ``raw_column`` (the file's column name(s)) and ``raw_value`` (its text).
+SHORT = {"open": "o", "high": "h", "low": "l", "close": "c", "adj_close": "a", "volume": "v"}
+
+
+def rejected_location(
+    cols: dict[str, str], *, file_symbol: bool, adjusted: bool, bad: dict[str, str], raw: dict[str, str]
+) -> tuple[str, str]:
+    """SQL for a rejected row's file column name(s) and raw text, evaluated only for rejected rows.
 
     Column names are the bound parameters ``$n_<canonical>``; a symbol taken from the file name is
-    reported as the column ``(file name)`` with the file's stem as its text.
+    reported as the column ``(file name)`` with the file's stem as its text. ``raw`` maps a canonical
+    column to SQL of its text as read; ``bad`` is as for :func:`reason_case`.
     """
-    short = {"open": "o", "high": "h", "low": "l", "close": "c", "adj_close": "a", "volume": "v"}
     close = "close" if "close" in cols else "adj_close"
     targets: list[tuple[str, list[str]]] = [
         ("reason = 'missing symbol'", ["symbol"]),
         ("reason in ('missing date', 'unparseable date', 'date out of range')", ["ts"]),
     ]
-    targets += [(f"reason = 'unparseable value' and bad_{s}", [c]) for c, s in short.items()]
+    targets += [
+        (f"reason = 'unparseable value' and {bad[s]}", [c]) for c, s in SHORT.items() if bad[s] != "false"
+    ]
     targets.append(("reason = 'missing close'", [close]))
     for c in ("close", "adj_close", "open", "high", "low"):
-        targets.append((f"reason = 'non-finite price' and not isfinite({short[c]})", [c]))
-        targets.append((f"reason = 'non-positive price' and {short[c]} <= 0", [c]))
+        targets.append((f"reason = 'non-finite price' and not isfinite({SHORT[c]})", [c]))
+        targets.append((f"reason = 'non-positive price' and {SHORT[c]} <= 0", [c]))
     targets += [
         ("reason = 'high < low'", ["high", "low"]),
         ("reason = 'close outside [low, high]'", ["close", "low", "high"]),
@@ -118,12 +151,9 @@ def rejected_location(cols: dict[str, str], *, file_symbol: bool, adjusted: bool
         return "'(file name)'" if c == "symbol" and file_symbol else f"$n_{c}"
 
     def text(c: str) -> str:
-        raw = {"symbol": "raw_symbol", "ts": "raw_ts"}.get(c) or f"raw_{short[c]}"
-        return f"coalesce({raw}::varchar, '')"
+        return f"coalesce({raw[c]}::varchar, '')"
 
-    usable = [
-        (cond, cs) for cond, cs in targets if all(c in cols or (c == "symbol" and file_symbol) for c in cs)
-    ]
+    usable = [(cond, cs) for cond, cs in targets if all(c in raw for c in cs)]
     column = " ".join(f"when {cond} then concat_ws(', ', {', '.join(map(name, cs))})" for cond, cs in usable)
     value = " ".join(f"when {cond} then concat_ws(', ', {', '.join(map(text, cs))})" for cond, cs in usable)
     return f"(case {column} end)", f"(case {value} end)"
@@ -141,15 +171,15 @@ def fill_adjusted(con: duckdb.DuckDBPyConnection) -> int:
     at corporate actions). Blank runs at the start or end of a history, or across a ratio change,
     stay quarantined as ``missing adjusted close``.
     """
-    if not scalar(con, f"select count(*) from {CHECKED} where reason = 'missing adjusted close'"):
+    if not scalar(con, f"select count(*) from {CHECKED} where {WHY} = 'missing adjusted close'"):
         return 0
     con.execute(
         f"""
         create or replace temp table {_FILL} as
-        with blank as (select distinct symbol from {CHECKED} where reason = 'missing adjusted close'),
+        with blank as (select distinct symbol from {CHECKED} where {WHY} = 'missing adjusted close'),
         rows as (
-            select rowid as rid, symbol, ts, factor, reason from {CHECKED} semi join blank using (symbol)
-            where reason = 'missing adjusted close' or (reason is null and factor is not null)
+            select rowid as rid, symbol, ts, factor, {WHY} as reason from {CHECKED} semi join blank using (symbol)
+            where {WHY} = 'missing adjusted close' or (reason is null and factor is not null)
         ),
         w as (
             select rid, reason,
@@ -165,15 +195,64 @@ def fill_adjusted(con: duckdb.DuckDBPyConnection) -> int:
     )
     con.execute(
         f"update {CHECKED} set open = open * u.factor, high = high * u.factor, low = low * u.factor, "
-        "close = close * u.factor, factor = u.factor, reason = null, raw_column = null, raw_value = null "
+        "close = close * u.factor, factor = u.factor, reason = null "
         f"from {_FILL} u where {CHECKED}.rowid = u.rid"
     )
     return int(scalar(con, f"select count(*) from {_FILL}"))
 
 
-def find_duplicates(con: duckdb.DuckDBPyConnection) -> int:
-    """Tables of (symbol, ts) keys with several good rows, and of those whose rows differ; return the
-    number of identical duplicate rows that will be dropped."""
+@dataclass(frozen=True)
+class Scanned:
+    """What one streaming pass over the good rows shows (:func:`scan_stats`)."""
+
+    good_rows: int
+    symbols: int  # distinct symbols among good rows
+    usable_files: frozenset[int]  # ids of files with a usable row (good, or good but outside the universe)
+    unique: bool  # proven: no (symbol, ts) occurs twice among good rows, so no de-duplication is needed
+
+
+_STATS = f"""
+select count(*), list(s) filter (where s is distinct from ps), list(file_id) filter (where file_id is distinct from pf),
+    count(*) filter (where step = 0 or step * pstep < 0)
+from (
+    select *, lag(step) over () as pstep from (
+        select *, case when s = ps then sign(ts - pts) end as step from (
+            select s, ts, file_id, lag(s) over () as ps, lag(ts) over () as pts, lag(file_id) over () as pf
+            from (select symbol as s, ts, file_id from {CHECKED} where reason is null))))
+"""
+
+
+def scan_stats(con: duckdb.DuckDBPyConnection) -> Scanned:
+    """Counts of the good rows and a cheap proof that their keys are unique.
+
+    Streaming windows (no sort, no hash table) walk the good rows once and keep only where a symbol's
+    run or a file's rows start: if every symbol's rows form one run and the dates inside each run
+    strictly rise or strictly fall (a per-symbol file, sorted either way, or a long file sorted by
+    symbol), no (symbol, ts) can repeat, whatever order DuckDB reads them in. Otherwise
+    :func:`find_duplicates` does the full check.
+    """
+    good, run_starts, file_starts, breaks = con.execute(_STATS).fetchone()
+    run_starts, file_starts = run_starts or [], file_starts or []
+    outside = {
+        r[0]
+        for r in con.execute(
+            f"select distinct file_id from {CHECKED} where {WHY} in ({', '.join(map(_literal, USABLE_REASONS))})"
+        ).fetchall()
+    }
+    symbols = set(run_starts)
+    usable = frozenset({int(f) for f in file_starts} | {int(f) for f in outside})
+    return Scanned(int(good), len(symbols), usable, unique=breaks == 0 and len(run_starts) == len(symbols))
+
+
+def _literal(reason: str) -> str:
+    return "'" + reason.replace("'", "''") + "'"  # reasons are this module's constants
+
+
+def find_duplicates(con: duckdb.DuckDBPyConnection, scanned: Scanned) -> int | None:
+    """None when keys are unique; else fill the tables of repeated keys and of conflicting keys (rows
+    that differ) and return the number of identical duplicate rows that will be dropped."""
+    if scanned.unique:
+        return None
     con.execute(
         f"create or replace temp table {_DUPS} as select symbol, ts from {CHECKED} where reason is null "
         "group by symbol, ts having count(*) > 1"
@@ -183,8 +262,6 @@ def find_duplicates(con: duckdb.DuckDBPyConnection) -> int:
         f"open, high, low, close, volume from {CHECKED} semi join {_DUPS} using (symbol, ts) "
         "where reason is null) group by symbol, ts having count(*) > 1"
     )
-    if not scalar(con, f"select count(*) from {_DUPS}"):
-        return 0
     return int(
         scalar(
             con,
@@ -194,42 +271,40 @@ def find_duplicates(con: duckdb.DuckDBPyConnection) -> int:
     )
 
 
-def refuse_unusable_files(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> None:
+def refuse_unusable_files(con: duckdb.DuckDBPyConnection, files: Sequence[Path], scanned: Scanned) -> None:
     """A file that yields no usable row is a mistake (wrong format, wrong file), not data: stop."""
-    usable = ", ".join(f"'{r}'" for r in USABLE_REASONS)
-    counts = {
-        str(path): (int(n), list(reasons or []))
-        for path, n, reasons in con.execute(
-            f"select f.path, coalesce(c.usable, 0), c.reasons from {FILES} f left join ("
-            f"select file_id, count(*) filter (where reason is null or reason in ({usable})) as usable, "
-            "list(distinct reason) filter (where reason is not null) as reasons "
-            f"from {CHECKED} group by file_id) c on c.file_id = f.id"
+    if len(scanned.usable_files) == len(files):
+        return
+    ids = sorted(set(range(len(files))) - scanned.usable_files)
+    reasons = dict(
+        con.execute(
+            f"select file_id, list(distinct {WHY} order by {WHY}) from {CHECKED} "
+            "where file_id in (select unnest($ids)) group by file_id",
+            {"ids": ids},
         ).fetchall()
-    }
-    for path in files:
-        n, reasons = counts.get(str(path), (0, []))
-        if n:
-            continue
-        why = f"every row was rejected ({', '.join(sorted(reasons))})" if reasons else "it has no data rows"
-        hint = "fix or remove the file; rows that fail checks are listed in raw_prices_rejected when a file has some good rows"
-        if "unparseable date" in reasons:
-            hint = (
-                "no known date layout fits its dates: set [ingest] date_format in config/project.toml "
-                '(a strptime format such as "%d/%m/%Y"); the rejected rows are listed in raw_prices_rejected'
-            )
-        elif "missing adjusted close" in reasons:
-            hint = (
-                "its adjusted close is blank in every usable row: set [ingest] use_adjusted_close = false "
-                "to use its close as is, or get a file with adjusted closes"
-            )
-        raise IngestError(f"no usable price rows: {why}; nothing was changed", file=path, hint=hint)
+    )
+    path = files[ids[0]]
+    found = reasons.get(ids[0]) or []
+    why = f"every row was rejected ({', '.join(found)})" if found else "it has no data rows"
+    hint = "fix or remove the file; rows that fail checks are listed in raw_prices_rejected when a file has some good rows"
+    if "unparseable date" in found:
+        hint = (
+            "no known date layout fits its dates: set [ingest] date_format in config/project.toml "
+            '(a strptime format such as "%d/%m/%Y"); the rejected rows are listed in raw_prices_rejected'
+        )
+    elif "missing adjusted close" in found:
+        hint = (
+            "its adjusted close is blank in every usable row: set [ingest] use_adjusted_close = false "
+            "to use its close as is, or get a file with adjusted closes"
+        )
+    raise IngestError(f"no usable price rows: {why}; nothing was changed", file=path, hint=hint)
 
 
 def unknown_symbols(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, tuple[str, ...]]]:
     """Symbols whose rows are otherwise good but are outside the universe -> (rows, files)."""
     rows = con.execute(
         f"select c.symbol, count(*), list(distinct f.path order by f.path) from {CHECKED} c "
-        f"join {FILES} f on f.id = c.file_id where c.reason = 'symbol not in universe' "
+        f"join {FILES} f on f.id = c.file_id where split_part(c.reason, {SEP}, 1) = 'symbol not in universe' "
         "group by c.symbol order by c.symbol"
     ).fetchall()
     return {str(s): (int(n), tuple(paths)) for s, n, paths in rows}
@@ -245,61 +320,96 @@ def good_symbols(con: duckdb.DuckDBPyConnection) -> list[str]:
     ]
 
 
-def _valid_select() -> str:
-    columns = "symbol, ts, open, high, low, close, volume"
-    return (
-        f"select {columns} from {CHECKED} anti join {_DUPS} using (symbol, ts) where reason is null "
-        f"union all select distinct {columns} from {CHECKED} semi join {_DUPS} using (symbol, ts) "
-        f"anti join {_CONFLICTS} using (symbol, ts) where reason is null"
-    )
+_PRICE_COLUMNS = "symbol, ts, open, high, low, close, volume"
 
 
-def _rejected_select() -> str:
+def _rejected_select(duplicates: bool) -> str:
     values = "c.symbol, c.ts, c.open, c.high, c.low, c.close, c.volume, f.path"
-    return (
-        f"select {values}, c.reason, c.raw_column, c.raw_value from {CHECKED} c "
-        f"join {FILES} f on f.id = c.file_id where c.reason is not null "
-        f"union all select {values}, 'conflicting duplicate', null, null from {CHECKED} c "
-        f"semi join {_CONFLICTS} k using (symbol, ts) join {FILES} f on f.id = c.file_id where c.reason is null"
+    why, column = (f"split_part(c.reason, {SEP}, {i})" for i in (1, 2))
+    start = f"length({why}) + length({column}) + 2"  # where the second separator is, if the value is there
+    value = f"case when length(c.reason) >= {start} then c.reason[{start} + 1:] end"
+    sql = (
+        f"select {values}, {why} as reason, nullif({column}, '') as raw_column, {value} as raw_value from {CHECKED} c "
+        f"join {FILES} f on f.id = c.file_id where c.reason is not null"
     )
+    if duplicates:
+        sql += (
+            f" union all select {values}, 'conflicting duplicate', null, null from {CHECKED} c "
+            f"semi join {_CONFLICTS} k using (symbol, ts) join {FILES} f on f.id = c.file_id where c.reason is null"
+        )
+    return sql
 
 
-def swap_in(con: duckdb.DuckDBPyConnection, version: str, *, source_name: str) -> None:
-    """Replace raw_prices and raw_prices_rejected together, or neither (one transaction)."""
+def swap_in(con: duckdb.DuckDBPyConnection, version: str, *, source_name: str, duplicates: bool) -> None:
+    """Replace raw_prices and raw_prices_rejected together, or neither (one transaction).
+
+    The rejected rows are copied out; what stays in the checked table is exactly the good rows, so
+    the table itself becomes raw_prices (bookkeeping columns dropped, renamed): the good rows are
+    written once, by the scan.
+    """
     with transaction(con):
-        con.execute(f"create or replace table raw_prices ({RAW_PRICES_DDL})")
-        con.execute(f"insert into raw_prices {_valid_select()}")
         con.execute(f"create or replace table raw_prices_rejected ({REJECTED_DDL})")
-        con.execute(f"insert into raw_prices_rejected {_rejected_select()}")
+        con.execute(f"insert into raw_prices_rejected {_rejected_select(duplicates)}")
+        if duplicates:  # keep one row per identical key; drop every row of a conflicting one
+            con.execute(
+                f"create or replace temp table _fstore_ingest_keep as select distinct {_PRICE_COLUMNS} "
+                f"from {CHECKED} semi join {_DUPS} using (symbol, ts) anti join {_CONFLICTS} using (symbol, ts) "
+                "where reason is null"
+            )
+            con.execute(f"delete from {CHECKED} c using {_DUPS} d where c.symbol = d.symbol and c.ts = d.ts")
+            con.execute(f"insert into {CHECKED} ({_PRICE_COLUMNS}) select * from _fstore_ingest_keep")
+            con.execute("drop table _fstore_ingest_keep")
+        con.execute(f"delete from {CHECKED} where reason is not null")
+        present = {r[0] for r in con.execute(f"select column_name from (describe {CHECKED})").fetchall()}
+        for column in BOOKKEEPING_COLUMNS:
+            if column in present:
+                con.execute(f"alter table {CHECKED} drop column {column}")
+        con.execute("drop table if exists raw_prices")
+        con.execute(f"alter table {CHECKED} rename to raw_prices")
         record_source_version(con, source_name, version)
 
 
-def preview_counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int, dict[str, int]]:
+def preview_counts(
+    con: duckdb.DuckDBPyConnection, scanned: Scanned, duplicates: bool
+) -> tuple[int, int, dict[str, int]]:
     """(rows, symbols, reason -> rows) that :func:`swap_in` would write, without writing."""
-    rows, symbols = con.execute(
-        f"select count(*), count(distinct symbol) from ({_valid_select()})"
-    ).fetchone()
+    rows, symbols = scanned.good_rows, scanned.symbols
+    if duplicates:
+        rows, symbols = con.execute(
+            f"select count(*), count(distinct symbol) from (select {_PRICE_COLUMNS} from {CHECKED} "
+            f"anti join {_DUPS} using (symbol, ts) where reason is null union all select distinct {_PRICE_COLUMNS} "
+            f"from {CHECKED} semi join {_DUPS} using (symbol, ts) anti join {_CONFLICTS} using (symbol, ts) "
+            "where reason is null)"
+        ).fetchone()
     rejected = con.execute(
-        f"select reason, count(*) from ({_rejected_select()}) group by 1 order by 1"
+        f"select reason, count(*) from ({_rejected_select(duplicates)}) group by 1 order by 1"
     ).fetchall()
     return int(rows), int(symbols), {str(k): int(v) for k, v in rejected}
 
 
 __all__ = [
+    "BOOKKEEPING_COLUMNS",
     "CHECKED",
     "FILES",
     "FILL_TOLERANCE",
     "RAW_PRICES_DDL",
     "REJECTED_DDL",
     "REJECT_REASONS",
+    "SEP",
+    "SHORT",
     "TEMP_TABLES",
+    "WHY",
+    "Scanned",
+    "checked_ddl",
     "fill_adjusted",
     "find_duplicates",
     "good_symbols",
+    "located",
     "preview_counts",
     "reason_case",
     "refuse_unusable_files",
     "rejected_location",
+    "scan_stats",
     "swap_in",
     "unknown_symbols",
 ]

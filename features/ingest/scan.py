@@ -11,7 +11,8 @@ format and decimal mark detected first by one aggregate over its cells.
 
 Every row lands in ``_fstore_ingest_checked`` with its parsed values and either no ``reason`` (a good
 row) or the first reason it fails (:data:`features.ingest.checks.REJECT_REASONS`), plus the file's
-column that failed and its raw text. The temp tables hold a file id, not the path, per row.
+column that failed and its raw text. It holds a file id, not the path, per row; the small tables
+(files, universe, symbol map) are temp tables.
 """
 
 from __future__ import annotations
@@ -27,22 +28,25 @@ import duckdb
 from features.config import Project
 from features.errors import IngestError
 from features.ingest import formats
-from features.ingest.checks import CHECKED, FILES, reason_case, rejected_location
+from features.ingest.checks import (
+    CHECKED,
+    FILES,
+    SEP,
+    SHORT,
+    checked_ddl,
+    located,
+    reason_case,
+    rejected_location,
+)
 from features.ingest.columns import NUMERIC, resolve_columns
 from features.ingest.files import file_stem, file_symbol, is_parquet, layout_groups
 from features.warehouse import quote_ident
 
 KNOWN = "_fstore_ingest_known"
-SYMBOL_MAP = "_fstore_ingest_symbol_map"
-TEMP_TABLES = (CHECKED, FILES, KNOWN, SYMBOL_MAP)
+TEMP_TABLES = (CHECKED, FILES, KNOWN)
 
-CHECKED_DDL = (
-    "symbol VARCHAR, ts DATE, open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, volume DOUBLE, "
-    "factor DOUBLE, file_id INTEGER, reason VARCHAR, raw_column VARCHAR, raw_value VARCHAR"
-)
 _NUMERIC_TYPES = ("DOUBLE", "FLOAT", "REAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "DECIMAL")
 _NUMERIC_TYPES += tuple("U" + t for t in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT"))
-_SHORT = {"open": "o", "high": "h", "low": "l", "close": "c", "adj_close": "a", "volume": "v"}
 
 
 @dataclass
@@ -62,8 +66,10 @@ def stage(con: duckdb.DuckDBPyConnection, files: Sequence[Path], project: Projec
     formats.check_settings(project)
     _check_column_map(project)
     _create_tables(con, files, project, known)
+    ids = {str(p): i for i, p in enumerate(files)}
     for group in layout_groups(files):
-        _read_group(con, group, project)
+        _read_group(con, group, project, ids)
+    _settle_long_symbols(con, {k.strip().upper(): v for k, v in project.ingest.symbol_map.items()})
 
 
 def _check_column_map(project: Project) -> None:
@@ -83,11 +89,14 @@ def _create_tables(
 ) -> None:
     symbol_map = {k.strip().upper(): v for k, v in project.ingest.symbol_map.items()}
     symbols = [file_symbol(p, symbol_map) for p in files]
-    con.execute(f"create or replace temp table {CHECKED} ({CHECKED_DDL})")
+    # a real table, not a temp one: when every check passes it *becomes* raw_prices (features.ingest.checks
+    # .swap_in drops the bookkeeping columns and renames it), so the good rows are written once
+    fill = project.ingest.missing_adjusted_close == "fill"
+    con.execute(f"create or replace table {CHECKED} ({checked_ddl(fill=fill)})")
     con.execute(
         f"create or replace temp table {FILES} as select unnest($ids) as id, unnest($paths) as path, "
         "unnest($stems) as stem, unnest($symbols) as symbol, unnest($known) as known, "
-        "null::varchar as date_fmt, '.' as dec, ',' as thou",
+        "null::varchar as symbol_column",
         {
             "ids": list(range(len(files))),
             "paths": [str(p) for p in files],
@@ -99,35 +108,88 @@ def _create_tables(
     con.execute(
         f"create or replace temp table {KNOWN} as select unnest($s)::varchar as symbol", {"s": sorted(known)}
     )
-    con.execute(
-        f"create or replace temp table {SYMBOL_MAP} as select unnest($k)::varchar as raw, unnest($v)::varchar as symbol",
-        {"k": list(symbol_map), "v": list(symbol_map.values())},
-    )
+
+
+_MISSING_SYMBOL = located("'missing symbol'", "f.symbol_column", "m.raw")
+_NOT_IN_UNIVERSE = located("'symbol not in universe'", "f.symbol_column", "c.symbol")
+
+
+def _settle_long_symbols(con: duckdb.DuckDBPyConnection, symbol_map: dict[str, str]) -> None:
+    """Symbols read from a symbol column: trimmed, upper-cased and mapped (``[ingest] symbol_map``), then
+    checked against the universe (``symbol not in universe``).
+
+    Done after the scan on the few distinct values, not per row in it; the reasons land where the
+    scan would have put them (a blank symbol is ``missing symbol``; an unknown one comes after every
+    value check and before a blank adjusted close). One-symbol files were settled in the scan.
+    """
+    long_ids = [
+        r[0] for r in con.execute(f"select id from {FILES} where symbol_column is not null").fetchall()
+    ]
+    if not long_ids:
+        return
+    in_long = "file_id in (select unnest($ids))"
+    values = [
+        r[0]
+        for r in con.execute(
+            f"select distinct symbol from {CHECKED} where {in_long}", {"ids": long_ids}
+        ).fetchall()
+    ]
+    changes = {}
+    for value in values:
+        if value is not None:
+            settled = symbol_map.get(value.strip().upper(), value.strip().upper())
+            if settled != value:
+                changes[value] = settled or None
+    if changes:
+        con.execute(
+            f"update {CHECKED} c set symbol = m.settled, "
+            f"reason = case when m.settled is null then {_MISSING_SYMBOL} else c.reason end "
+            f"from (select unnest($raw) as raw, unnest($settled) as settled) m, {FILES} f "
+            "where c.symbol = m.raw and f.id = c.file_id and f.symbol_column is not null",
+            {"raw": list(changes), "settled": list(changes.values())},
+        )
+    unknown = [
+        r[0]
+        for r in con.execute(
+            f"select distinct symbol from {CHECKED} where {in_long} and symbol is not null "
+            f"and symbol not in (select symbol from {KNOWN})",
+            {"ids": long_ids},
+        ).fetchall()
+    ]
+    if unknown:
+        con.execute(
+            f"update {CHECKED} c set reason = {_NOT_IN_UNIVERSE} "
+            f"from {FILES} f where f.id = c.file_id and f.symbol_column is not null and (c.reason is null or "
+            f"split_part(c.reason, {SEP}, 1) = 'missing adjusted close') and c.symbol in (select unnest($s))",
+            {"s": unknown},
+        )
 
 
 # --------------------------------------------------------------------------------------------- groups
 
 
-def _read_group(con: duckdb.DuckDBPyConnection, group: list[Path], project: Project) -> None:
+def _read_group(
+    con: duckdb.DuckDBPyConnection, group: list[Path], project: Project, ids: dict[str, int]
+) -> None:
     """One scan for the whole group; when it fails, each file alone (so the error names one)."""
     if len(group) > 1:
         try:
-            _scan(con, group, project, text=False)
+            _scan(con, group, project, ids, text=False)
             return
         except duckdb.Error:
             pass
     for path in group:
-        _read_file(con, path, project)
+        _read_file(con, path, project, ids)
 
 
-def _read_file(con: duckdb.DuckDBPyConnection, path: Path, project: Project) -> None:
+def _read_file(con: duckdb.DuckDBPyConnection, path: Path, project: Project, ids: dict[str, int]) -> None:
     """Read one file with sniffed types, then (when a later row breaks them) every column as text."""
     error: Exception | None = None
     for text in (False, True):
         if text and is_parquet(path):
             break
         try:
-            _scan(con, [path], project, text=text)
+            _scan(con, [path], project, ids, text=text)
             return
         except duckdb.Error as exc:
             error = exc
@@ -157,13 +219,13 @@ def _csv_reader(
     }
     dialect = "delim = $delim, quote = $quote, escape = $escape, skip = $skip"
     if text or not has_header:
-        sql = f"read_csv($paths, header = true, all_varchar = true, filename = true, {dialect})"
+        sql = f"read_csv($paths, header = true, all_varchar = true, {dialect})"
         described = con.execute(f"describe select * from {sql}", params).fetchall()
-        return Reader(sql, params, [(r[0], "VARCHAR") for r in described if r[0] != "filename"])
+        return Reader(sql, params, [(r[0], "VARCHAR") for r in described])
     names = [(c["name"], c["type"]) for c in columns]
     types = _typed_columns(names, project, delim=delim, date_fmt=date_fmt, ts_fmt=ts_fmt)
     params["columns"] = types
-    sql = f"read_csv($paths, auto_detect = false, header = true, filename = true, {dialect}, columns = $columns)"
+    sql = f"read_csv($paths, auto_detect = false, header = true, {dialect}, columns = $columns)"
     return Reader(sql, params, list(types.items()))
 
 
@@ -198,9 +260,9 @@ def _typed_columns(
 
 def _parquet_reader(con: duckdb.DuckDBPyConnection, paths: Sequence[Path]) -> Reader:
     params = {"paths": [str(p) for p in paths]}
-    sql = "read_parquet($paths, filename = true)"
+    sql = "read_parquet($paths)"
     described = con.execute(f"describe select * from {sql}", params).fetchall()
-    return Reader(sql, params, [(r[0], str(r[1])) for r in described if r[0] != "filename"])
+    return Reader(sql, params, [(r[0], str(r[1])) for r in described])
 
 
 # --------------------------------------------------------------------------------------------- the scan
@@ -225,7 +287,14 @@ class _Layout:
         return "r." + quote_ident(self.cols[canonical])
 
 
-def _scan(con: duckdb.DuckDBPyConnection, paths: Sequence[Path], project: Project, *, text: bool) -> None:
+def _scan(
+    con: duckdb.DuckDBPyConnection,
+    paths: Sequence[Path],
+    project: Project,
+    ids: dict[str, int],
+    *,
+    text: bool,
+) -> None:
     reader = _parquet_reader(con, paths) if is_parquet(paths[0]) else _csv_reader(con, paths, project, text)
     names = [n for n, _ in reader.columns]
     cols = resolve_columns(names, project.ingest.column_map)
@@ -234,11 +303,41 @@ def _scan(con: duckdb.DuckDBPyConnection, paths: Sequence[Path], project: Projec
         adjusted = cols.pop("adj_close")
         cols.setdefault("close", adjusted)
     layout = _Layout(cols, dict(reader.columns))
-    formats_used = _detect(con, reader, layout, project, paths)
-    params = {**reader.params, **formats.sql_params(project)}
+    chosen = _detect(con, reader, layout, project, paths)
+    group_ids = [ids[str(p)] for p in paths]
+    params = {**reader.params, **formats.sql_params(project), **_per_file_params(con, group_ids, chosen)}
     params.update({f"n_{c}": raw for c, raw in layout.cols.items()})
+    formats_used = sorted({f.date_format for f in chosen if f.date_format})
     sql = f"insert into {CHECKED} {_select(reader, layout, project, formats_used)}"
     con.execute(sql, used_params(sql, params))
+    if "symbol" in cols:
+        con.execute(
+            f"update {FILES} set symbol_column = $name where id in (select unnest($ids))",
+            {"name": cols["symbol"], "ids": group_ids},
+        )
+
+
+def _per_file_params(
+    con: duckdb.DuckDBPyConnection, group_ids: list[int], chosen: list[formats.FileFormat]
+) -> dict[str, Any]:
+    """Per-file values as lists parallel to ``$paths``: the scan picks a row's entry by its file name
+    (DuckDB's ``file_index`` virtual column is constant per file, so this costs once per chunk)."""
+    rows = dict(
+        (int(i), (sym, stem, bool(k)))
+        for i, sym, stem, k in con.execute(
+            f"select id, symbol, stem, known from {FILES} where id in (select unnest($ids))",
+            {"ids": group_ids},
+        ).fetchall()
+    )
+    return {
+        "g_ids": group_ids,
+        "g_symbols": [rows[i][0] for i in group_ids],
+        "g_stems": [rows[i][1] for i in group_ids],
+        "g_known": [rows[i][2] for i in group_ids],
+        "g_date_fmts": [f.date_format for f in chosen],
+        "g_decs": [f.decimal for f in chosen],
+        "g_thous": [f.thousands for f in chosen],
+    }
 
 
 def _require(cols: dict[str, str], columns: list[str], path: Path) -> None:
@@ -272,8 +371,8 @@ def _ts_text(layout: _Layout) -> str:
 
 def _detect(
     con: duckdb.DuckDBPyConnection, reader: Reader, layout: _Layout, project: Project, paths: Sequence[Path]
-) -> list[str]:
-    """Detect each file's date format and decimal mark from its text cells; return the formats used."""
+) -> list[formats.FileFormat]:
+    """Each file's date format and decimal mark, detected from its text cells (in ``paths`` order)."""
     dates_text = _ts_kind(layout) == "text"
     number_texts = [layout.ref(c) for c in NUMERIC if layout.text(c)]
     need_dates = dates_text and not project.ingest.date_format
@@ -282,105 +381,127 @@ def _detect(
     if need_dates or need_numbers:
         aggregates = formats.detection_sql(_ts_text(layout) if need_dates else None, number_texts)
         result = con.execute(
-            f"select r.filename as filename, {aggregates} from {reader.sql} r group by r.filename",
+            f"select r.file_index as file_index, {aggregates} from {reader.sql} r group by r.file_index",
             reader.params,
         )
         names = [d[0] for d in result.description]
         for row in result.fetchall():
             stats = dict(zip(names, row, strict=True))
-            per_file[stats["filename"]] = formats.decide(
-                stats, project, file=stats["filename"], dates_are_text=dates_text
-            )
+            path = str(paths[int(stats["file_index"])])
+            per_file[path] = formats.decide(stats, project, file=path, dates_are_text=dates_text)
     default = formats.decide({}, project, file=str(paths[0]), dates_are_text=False)
     chosen = [per_file.get(str(p), default) for p in paths]
     if dates_text and not need_dates:
         chosen = [formats.FileFormat("configured", f.decimal, f.thousands) for f in chosen]
-    con.execute(
-        f"update {FILES} set date_fmt = u.fmt, dec = u.dec, thou = u.thou from (select unnest($p) as path, "
-        "unnest($f) as fmt, unnest($d) as dec, unnest($t) as thou) u where {FILES}.path = u.path".replace(
-            "{FILES}", FILES
-        ),
-        {
-            "p": [str(p) for p in paths],
-            "f": [f.date_format for f in chosen],
-            "d": [f.decimal for f in chosen],
-            "t": [f.thousands for f in chosen],
-        },
-    )
-    return sorted({f.date_format for f in chosen if f.date_format})
+    return chosen
 
 
-def _ts_sql(layout: _Layout, formats_used: list[str]) -> tuple[str, str]:
-    """(parsed DATE, is-missing) SQL of the date column."""
+def _ts_sql(layout: _Layout, formats_used: list[str], single: bool) -> tuple[str, str | None]:
+    """(parsed DATE, is-missing) SQL of the date column; is-missing is None for a typed column."""
     ref, kind = layout.ref("ts"), _ts_kind(layout)
     if kind == "date":
-        return ref, f"{ref} is null"
+        return ref, None
     if kind == "timestamp":
-        return f"{ref}::date", f"{ref} is null"
+        return f"{ref}::date", None
     if kind == "timestamptz":  # an instant: its date in UTC, whatever the session's time zone
-        return f"timezone('UTC', {ref})::date", f"{ref} is null"
+        return f"timezone('UTC', {ref})::date", None
     text = _ts_text(layout)
-    return formats.date_sql(text, formats_used, per_file="f.date_fmt"), formats.missing_sql(text)
+    return formats.date_sql(text, formats_used, per_file=_per_file("date_fmts", single)), formats.missing_sql(
+        text
+    )
 
 
-def _number_sql(layout: _Layout, canonical: str) -> tuple[str, str]:
-    """(parsed DOUBLE, unparseable flag) SQL of a numeric column (NULL, false when absent)."""
+def _number_sql(layout: _Layout, canonical: str, single: bool) -> tuple[str, str]:
+    """(parsed DOUBLE, unparseable flag) SQL of a numeric column (NULL, false when absent or typed)."""
     if canonical not in layout.cols:
         return "null::double", "false"
     ref = layout.ref(canonical)
     if not layout.text(canonical):
         return f"{ref}::double", "false"
-    parsed = formats.number_sql(ref, decimal="f.dec", thousands="f.thou", volume=canonical == "volume")
+    parsed = formats.number_sql(
+        ref,
+        decimal=_per_file("decs", single),
+        thousands=_per_file("thous", single),
+        volume=canonical == "volume",
+    )
     missing = formats.missing_sql(ref)
     return f"(case when {missing} then null else {parsed} end)", f"(not {missing} and {parsed} is null)"
 
 
+_POS = "_fstore_pos"  # the row's file: its 1-based position in $paths (DuckDB's file_index + 1)
+
+
+def _per_file(name: str, single: bool) -> str:
+    """SQL for the row's file's entry of the per-file list ``$g_<name>`` (a constant for one file)."""
+    return f"$g_{name}[1]" if single else f"$g_{name}[r.{_POS}]"
+
+
 def _select(reader: Reader, layout: _Layout, project: Project, formats_used: list[str]) -> str:
-    """The SELECT that yields ``_fstore_ingest_checked`` rows from one reader (three small levels)."""
+    """The SELECT that yields ``_fstore_ingest_checked`` rows from one reader, in three levels: parse
+    (text columns only; typed ones pass as read), adjust and check, then locate the failure (only
+    for rejected rows, from the few columns carried for it)."""
     cols = layout.cols
-    ts, ts_missing = _ts_sql(layout, formats_used)
+    single = len(reader.params["paths"]) == 1
+    ts, ts_missing = _ts_sql(layout, formats_used, single)
     use_adj = project.ingest.use_adjusted_close and "adj_close" in cols
-    items = [f"{ts} as ts", f"{ts_missing} as ts_missing", "f.id as file_id"]
-    for canonical in NUMERIC:
+    items = [f"{ts} as ts", f"{_per_file('ids', single)} as file_id"]
+    raw = {"ts": "ts"}
+    if ts_missing is not None:  # a text date: carry its text and emptiness to the checks
+        items += [f"{ts_missing} as ts_missing", f"{layout.ref('ts')} as raw_ts"]
+        raw["ts"] = "raw_ts"
+    bad = {}
+    for canonical, short in SHORT.items():
         if canonical == "adj_close" and not use_adj:
-            items += ["null::double as a", "false as bad_a"]
+            items.append("null::double as a")
+            bad[short] = "false"
             continue
-        value, bad = _number_sql(layout, canonical)
-        short = _SHORT[canonical]
-        items += [f"{value} as {short}", f"{bad} as bad_{short}"]
+        value, flag = _number_sql(layout, canonical, single)
+        items.append(f"{value} as {short}")
+        bad[short] = flag if flag == "false" else f"bad_{short}"
+        if flag != "false":
+            items += [f"{flag} as bad_{short}", f"{layout.ref(canonical)} as raw_{short}"]
         if canonical in cols:
-            items.append(f"{layout.ref(canonical)} as raw_{short}")
-    items.append(f"{layout.ref('ts')} as raw_ts")
-    joins = f"join {FILES} f on f.path = r.filename"
-    if "symbol" in cols:
-        text = f"nullif(upper(trim({layout.ref('symbol')}::varchar)), '')"
-        items += [f"coalesce(m.symbol, {text}) as symbol", f"{layout.ref('symbol')} as raw_symbol"]
-        joins += f" left join {SYMBOL_MAP} m on m.raw = {text}"
-        known = f"left join (select symbol as known_symbol from {KNOWN}) k on k.known_symbol = p.symbol"
-        known_sql = "(k.known_symbol is not null)"
+            raw[canonical] = f"raw_{short}" if flag != "false" else short
+    source = (
+        f"{reader.sql} r" if single else f"(select *, file_index::bigint + 1 as {_POS} from {reader.sql}) r"
+    )
+    if "symbol" in cols:  # normalised and checked against the universe after the scan, per distinct symbol
+        items.append(f"nullif({layout.ref('symbol')}::varchar, '') as symbol")
+        raw["symbol"], known_sql = "symbol", "true"
     else:
-        items += ["f.symbol as symbol", "f.stem as raw_symbol", "f.known as known"]
-        known, known_sql = "", "p.known"
-    level1 = f"select {', '.join(items)} from {reader.sql} r {joins}"
+        items += [
+            f"{_per_file('symbols', single)} as symbol",
+            f"{_per_file('stems', single)} as raw_symbol",
+            f"{_per_file('known', single)} as known",
+        ]
+        raw["symbol"], known_sql = "raw_symbol", "known"
+    level1 = f"select {', '.join(items)} from {source}"
     if use_adj:
         final = {
             x: f"(case when a is null then {s} else {s} * (a / c) end)"
             for x, s in (("open", "o"), ("high", "h"), ("low", "l"))
         }
-        final["close"], factor = "coalesce(a, c)", "a / c"
+        final["close"] = "coalesce(a, c)"
     else:
-        final, factor = {"open": "o", "high": "h", "low": "l", "close": "c"}, "null::double"
-    reason = reason_case(known=known_sql, adjusted=use_adj)
+        final = {"open": "o", "high": "h", "low": "l", "close": "c"}
+    fill = use_adj and project.ingest.missing_adjusted_close == "fill"
+    reason = reason_case(
+        known=known_sql, adjusted=use_adj, bad=bad, ts_missing="false" if ts_missing is None else "ts_missing"
+    )
     level2 = (
         f"select p.*, {final['open']} as f_open, {final['high']} as f_high, {final['low']} as f_low, "
-        f"{final['close']} as f_close, {factor} as factor, {reason} as reason from ({level1}) p {known}"
+        f"{final['close']} as f_close, {reason} as reason from ({level1}) p"
     )
-    column, value = rejected_location(cols, file_symbol="symbol" not in cols, adjusted=use_adj)
+    column, value = rejected_location(
+        cols, file_symbol="symbol" not in cols, adjusted=use_adj, bad=bad, raw=raw
+    )
+    extra = ""
+    if project.ingest.missing_adjusted_close == "fill":  # only the fill step reads the factor
+        extra = ", a / c" if fill else ", null::double"
     return (
-        "select symbol, ts, f_open, f_high, f_low, f_close, v, factor, file_id, reason, "
-        f"case when reason is not null then {column} end, case when reason is not null then {value} end "
-        f"from ({level2}) q"
+        "select symbol, ts, f_open, f_high, f_low, f_close, v, file_id, "
+        f"case when reason is not null then {located('reason', column, value)} end{extra} from ({level2}) q"
     )
 
 
-__all__ = ["CHECKED", "CHECKED_DDL", "FILES", "KNOWN", "TEMP_TABLES", "Reader", "stage"]
+__all__ = ["CHECKED", "FILES", "KNOWN", "TEMP_TABLES", "Reader", "stage"]
