@@ -171,13 +171,15 @@ def _settle_long_symbols(con: duckdb.DuckDBPyConnection, symbol_map: dict[str, s
 def _read_group(
     con: duckdb.DuckDBPyConnection, group: list[Path], project: Project, ids: dict[str, int]
 ) -> None:
-    """One scan for the whole group; when it fails, each file alone (so the error names one)."""
-    if len(group) > 1:
-        try:
-            _scan(con, group, project, ids, text=False)
-            return
-        except duckdb.Error:
-            pass
+    """One scan for the whole group: with sniffed types, else (a later row of some file breaks them)
+    every column as text; when even that fails, each file alone, so the error names one."""
+    if len(group) > 1 and not is_parquet(group[0]):
+        for text in (False, True):
+            try:
+                _scan(con, group, project, ids, text=text)
+                return
+            except duckdb.Error:
+                continue
     for path in group:
         _read_file(con, path, project, ids)
 
