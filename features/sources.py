@@ -1,7 +1,12 @@
-"""What the price sources cover: per universe symbol, its dates, rows, rejected rows and staleness.
+"""The price sources: what they cover, and the two commands about them.
 
-    coverage(con, project)      one dict per symbol (read-only; also used by the `fstore docs` site)
-    fstore sources              prints it and warns on stale or missing data, like dbt's source freshness
+    coverage(con, project)      per universe symbol: dates, rows, rejected rows, staleness (read-only;
+                                also used by the `fstore docs` site)
+    register(sub, add_common)          `fstore sources`: coverage, with WARN lines like dbt's source freshness
+    register_ingest(sub, add_common)   `fstore ingest`: check files exactly as a build will, copy them in
+
+The commands are registered by the CLI package; importing this module loads nothing heavy (DuckDB
+and features.ingest load when a command runs), so `fstore --help` stays fast.
 
 Staleness is measured within a calendar group (crypto trades every day, the others on exchange
 days): a symbol is ``stale_days`` behind the newest date any symbol of its group has, or behind a
@@ -17,13 +22,14 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-
-from features.config import Project
 from features.errors import ConfigError, WarehouseError
-from features.warehouse import table_exists
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from features.config import Project
 
 CRYPTO_CATEGORIES = (
     "crypto",
@@ -54,6 +60,8 @@ def _universe(
     con: duckdb.DuckDBPyConnection, project: Project
 ) -> list[tuple[str, int | None, str | None, bool]]:
     """(symbol, asset_id, category, is_active) from dim_symbol, or from config/symbols.json before a build."""
+    from features.warehouse import table_exists
+
     if table_exists(con, "dim_symbol"):
         rows = con.execute(
             "select symbol, asset_id, category, is_active from dim_symbol order by symbol"
@@ -84,6 +92,8 @@ def coverage(
 
     Raises WarehouseError when the warehouse has no ``raw_prices`` yet.
     """
+    from features.warehouse import table_exists
+
     if not table_exists(con, "raw_prices"):
         raise WarehouseError("the warehouse has no raw_prices yet", hint="run `fstore build` first")
     prices = {
@@ -268,6 +278,43 @@ def _cmd_sources(args: argparse.Namespace) -> int:
     return 1 if found and args.strict else 0
 
 
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    """Check price files as the build would and copy them into data/raw; optionally build."""
+    from features.config import load_project
+    from features.ingest.copy import import_files
+    from features.ingest.files import rel
+
+    project = load_project(args.project)
+    dry_run = bool(getattr(args, "dry_run", False))
+    targets, preview = import_files(project, args.paths, force=args.force, dry_run=dry_run)
+    raw_dir = rel(project.path(project.paths.raw), project.root)
+    verb = "checked" if dry_run else "copied"
+    print(
+        f"{verb} {len(targets)} file(s) for {raw_dir}; the next build will read {len(preview.files)} file(s):"
+    )
+    print(f"  {preview.rows:,} valid rows, {preview.symbols} symbol(s)")
+    if preview.rejected:
+        detail = ", ".join(f"{n:,} {reason}" for reason, n in sorted(preview.rejected.items()))
+        print(f"  {preview.rejected_total:,} row(s) will go to raw_prices_rejected: {detail}")
+    if preview.duplicates_dropped:
+        print(f"  {preview.duplicates_dropped:,} identical duplicate row(s) will be dropped")
+    if preview.adjusted_filled:
+        print(f"  {preview.adjusted_filled:,} blank adjusted close(s) will be filled from their neighbours")
+    for line in preview.warnings():
+        print(line, file=sys.stderr)
+    if dry_run:
+        print("nothing was copied (--dry-run)")
+        return 0
+    if getattr(args, "build", False):
+        from features.build import run_build
+
+        db = Path(args.db).resolve() if getattr(args, "db", None) else None
+        run_build(project, db=db)
+        return 0
+    print("run `fstore build` to refresh raw_prices and every model")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, add_common: Callable[..., None]) -> None:
     """Add ``fstore sources`` to the ``fstore`` parser (same arguments as the other commands' register)."""
     from features.config import OUTPUT_FORMATS
@@ -292,6 +339,21 @@ def register(sub: argparse._SubParsersAction, add_common: Callable[..., None]) -
     p.set_defaults(handler=_cmd_sources)
 
 
+def register_ingest(sub: argparse._SubParsersAction, add_common: Callable[..., None]) -> None:
+    """Add ``fstore ingest`` to the ``fstore`` parser (same arguments as :func:`register`)."""
+    p = sub.add_parser(
+        "ingest", help="check price files (CSV/Parquet) exactly as a build will, then copy them into data/raw"
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="price files or folders of them")
+    p.add_argument("--force", action="store_true", help="replace a different file of the same name (whole)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="check only: print what the build would do, copy nothing"
+    )
+    p.add_argument("--build", action="store_true", help="run `fstore build` afterwards")
+    add_common(p)
+    p.set_defaults(handler=_cmd_ingest)
+
+
 __all__ = [
     "CRYPTO_CATEGORIES",
     "DEFAULT_STALE_DAYS",
@@ -299,6 +361,7 @@ __all__ = [
     "calendar_of",
     "coverage",
     "register",
+    "register_ingest",
     "render",
     "status_of",
     "warnings",

@@ -18,7 +18,7 @@ from features.config import load_project
 from features.dimension import ensure_dimension
 from features.errors import IngestError, UnknownSymbolError
 from features.ingest import import_files, price_files, refresh_raw_prices
-from features.ingest.command import register
+from features.sources import register_ingest as register
 
 HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
 
@@ -242,3 +242,13 @@ def test_ingest_tells_the_truth_about_the_next_build(tiny_project: Path, tmp_pat
         (1000.0,),
         (1_200_000.0,),
     ]
+
+
+def test_the_command_modules_load_nothing_heavy() -> None:
+    """`fstore --help` builds every parser: registering these commands must not import DuckDB."""
+    code = (
+        "import sys, features.sources\n"
+        "print(','.join(m for m in ('duckdb', 'pyarrow', 'polars', 'torch', 'sqlglot') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
