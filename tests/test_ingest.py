@@ -367,3 +367,26 @@ def test_files_read_in_one_scan_keep_their_own_symbols_and_rows(project_con) -> 
     assert summary.rows == sum(len(v) for v in written.values())
     for symbol, rows in written.items():
         assert _rows(con, symbol) == rows
+
+
+def test_raw_prices_and_rejected_have_the_documented_columns(project_con) -> None:
+    root, con, raw = project_con
+    _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n2024-01-03,10,9,11,10,10,100\n")
+    _refresh(root, con)
+    columns = {
+        table: con.execute(f"select column_name, column_type from (describe {table})").fetchall()
+        for table in ("raw_prices", "raw_prices_rejected")
+    }
+    prices = [("symbol", "VARCHAR"), ("ts", "DATE")] + [
+        (c, "DOUBLE") for c in ("open", "high", "low", "close", "volume")
+    ]
+    assert columns["raw_prices"] == prices
+    assert columns["raw_prices_rejected"] == [
+        *prices,
+        ("source", "VARCHAR"),
+        ("reason", "VARCHAR"),
+        ("raw_column", "VARCHAR"),
+        ("raw_value", "VARCHAR"),
+    ]
+    leftovers = con.execute("select count(*) from duckdb_tables() where table_name like '_fstore_ingest%'")
+    assert leftovers.fetchone()[0] == 0

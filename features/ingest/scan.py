@@ -50,6 +50,22 @@ _NUMERIC_TYPES += tuple("U" + t for t in ("BIGINT", "INTEGER", "SMALLINT", "TINY
 
 
 @dataclass
+class _Staging:
+    """What the scans of one stage share: each file's id, and whether the checked table exists yet."""
+
+    ids: dict[str, int]
+    created: bool = False
+
+
+# the checked table's columns (features.ingest.checks.checked_ddl) from a scan's output
+_CHECKED_CASTS = (
+    "symbol::varchar as symbol, ts::date as ts, f_open::double as open, f_high::double as high, "
+    "f_low::double as low, f_close::double as close, v::double as volume, file_id::integer as file_id, "
+    "reason::varchar as reason"
+)
+
+
+@dataclass
 class Reader:
     """A DuckDB table function over some files and what it yields."""
 
@@ -66,10 +82,14 @@ def stage(con: duckdb.DuckDBPyConnection, files: Sequence[Path], project: Projec
     formats.check_settings(project)
     _check_column_map(project)
     _create_tables(con, files, project, known)
-    ids = {str(p): i for i, p in enumerate(files)}
+    st = _Staging({str(p): i for i, p in enumerate(files)})
     for group in layout_groups(files):
-        _read_group(con, group, project, ids)
-    _settle_long_symbols(con, {k.strip().upper(): v for k, v in project.ingest.symbol_map.items()})
+        _read_group(con, group, project, st)
+    if not st.created:  # no file yielded a scan (cannot happen: an unreadable file raises)
+        con.execute(
+            f"create table {CHECKED} ({checked_ddl(fill=project.ingest.missing_adjusted_close == 'fill')})"
+        )
+    _settle_long_symbols(con, {k.strip().upper(): v for k, v in project.ingest.symbol_map.items()}, known)
 
 
 def _check_column_map(project: Project) -> None:
@@ -89,10 +109,10 @@ def _create_tables(
 ) -> None:
     symbol_map = {k.strip().upper(): v for k, v in project.ingest.symbol_map.items()}
     symbols = [file_symbol(p, symbol_map) for p in files]
-    # a real table, not a temp one: when every check passes it *becomes* raw_prices (features.ingest.checks
-    # .swap_in drops the bookkeeping columns and renames it), so the good rows are written once
-    fill = project.ingest.missing_adjusted_close == "fill"
-    con.execute(f"create or replace table {CHECKED} ({checked_ddl(fill=fill)})")
+    # CHECKED is a real table, not a temp one: when every check passes it *becomes* raw_prices
+    # (features.ingest.checks.swap_in drops the bookkeeping columns and renames it), so the good rows
+    # are written once
+    con.execute(f"drop table if exists {CHECKED}")  # a killed build's leftover; the first scan creates it
     con.execute(
         f"create or replace temp table {FILES} as select unnest($ids) as id, unnest($paths) as path, "
         "unnest($stems) as stem, unnest($symbols) as symbol, unnest($known) as known, "
@@ -114,7 +134,7 @@ _MISSING_SYMBOL = located("'missing symbol'", "f.symbol_column", "m.raw")
 _NOT_IN_UNIVERSE = located("'symbol not in universe'", "f.symbol_column", "c.symbol")
 
 
-def _settle_long_symbols(con: duckdb.DuckDBPyConnection, symbol_map: dict[str, str]) -> None:
+def _settle_long_symbols(con: duckdb.DuckDBPyConnection, symbol_map: dict[str, str], known: set[str]) -> None:
     """Symbols read from a symbol column: trimmed, upper-cased and mapped (``[ingest] symbol_map``), then
     checked against the universe (``symbol not in universe``).
 
@@ -148,14 +168,7 @@ def _settle_long_symbols(con: duckdb.DuckDBPyConnection, symbol_map: dict[str, s
             "where c.symbol = m.raw and f.id = c.file_id and f.symbol_column is not null",
             {"raw": list(changes), "settled": list(changes.values())},
         )
-    unknown = [
-        r[0]
-        for r in con.execute(
-            f"select distinct symbol from {CHECKED} where {in_long} and symbol is not null "
-            f"and symbol not in (select symbol from {KNOWN})",
-            {"ids": long_ids},
-        ).fetchall()
-    ]
+    unknown = sorted({changes.get(v, v) for v in values if v is not None} - {None} - known)
     if unknown:
         con.execute(
             f"update {CHECKED} c set reason = {_NOT_IN_UNIVERSE} "
@@ -168,30 +181,28 @@ def _settle_long_symbols(con: duckdb.DuckDBPyConnection, symbol_map: dict[str, s
 # --------------------------------------------------------------------------------------------- groups
 
 
-def _read_group(
-    con: duckdb.DuckDBPyConnection, group: list[Path], project: Project, ids: dict[str, int]
-) -> None:
+def _read_group(con: duckdb.DuckDBPyConnection, group: list[Path], project: Project, st: _Staging) -> None:
     """One scan for the whole group: with sniffed types, else (a later row of some file breaks them)
     every column as text; when even that fails, each file alone, so the error names one."""
     if len(group) > 1 and not is_parquet(group[0]):
         for text in (False, True):
             try:
-                _scan(con, group, project, ids, text=text)
+                _scan(con, group, project, st, text=text)
                 return
             except duckdb.Error:
                 continue
     for path in group:
-        _read_file(con, path, project, ids)
+        _read_file(con, path, project, st)
 
 
-def _read_file(con: duckdb.DuckDBPyConnection, path: Path, project: Project, ids: dict[str, int]) -> None:
+def _read_file(con: duckdb.DuckDBPyConnection, path: Path, project: Project, st: _Staging) -> None:
     """Read one file with sniffed types, then (when a later row breaks them) every column as text."""
     error: Exception | None = None
     for text in (False, True):
         if text and is_parquet(path):
             break
         try:
-            _scan(con, [path], project, ids, text=text)
+            _scan(con, [path], project, st, text=text)
             return
         except duckdb.Error as exc:
             error = exc
@@ -293,7 +304,7 @@ def _scan(
     con: duckdb.DuckDBPyConnection,
     paths: Sequence[Path],
     project: Project,
-    ids: dict[str, int],
+    st: _Staging,
     *,
     text: bool,
 ) -> None:
@@ -306,12 +317,18 @@ def _scan(
         cols.setdefault("close", adjusted)
     layout = _Layout(cols, dict(reader.columns))
     chosen = _detect(con, reader, layout, project, paths)
-    group_ids = [ids[str(p)] for p in paths]
+    group_ids = [st.ids[str(p)] for p in paths]
     params = {**reader.params, **formats.sql_params(project), **_per_file_params(con, group_ids, chosen)}
     params.update({f"n_{c}": raw for c, raw in layout.cols.items()})
     formats_used = sorted({f.date_format for f in chosen if f.date_format})
-    sql = f"insert into {CHECKED} {_select(reader, layout, project, formats_used)}"
+    select = _select(reader, layout, project, formats_used)
+    if st.created:
+        sql = f"insert into {CHECKED} {select}"
+    else:  # the first scan creates the table (CREATE TABLE AS writes faster than INSERT into an empty one)
+        fill = project.ingest.missing_adjusted_close == "fill"
+        sql = f"create table {CHECKED} as select {_CHECKED_CASTS}{', factor::double as factor' if fill else ''} from ({select})"
     con.execute(sql, used_params(sql, params))
+    st.created = True
     if "symbol" in cols:
         con.execute(
             f"update {FILES} set symbol_column = $name where id in (select unnest($ids))",
@@ -499,10 +516,11 @@ def _select(reader: Reader, layout: _Layout, project: Project, formats_used: lis
     )
     extra = ""
     if project.ingest.missing_adjusted_close == "fill":  # only the fill step reads the factor
-        extra = ", a / c" if fill else ", null::double"
+        extra = ", a / c as factor" if fill else ", null::double as factor"
     return (
         "select symbol, ts, f_open, f_high, f_low, f_close, v, file_id, "
-        f"case when reason is not null then {located('reason', column, value)} end{extra} from ({level2}) q"
+        f"case when reason is not null then {located('reason', column, value)} end as reason{extra} "
+        f"from ({level2}) q"
     )
 
 
