@@ -54,7 +54,8 @@ CHECKED = "_fstore_ingest_checked"  # every scanned row, with its reason (writte
 # separator; no second one when there is no raw text): one mostly-NULL column instead of three keeps the
 # scan's write as cheap as a bare copy.
 SEP = "chr(31)"
-WHY = f"split_part(reason, {SEP}, 1)"  # the reason alone
+WHY = f"split_part(reason, {SEP}, 1)"  # the reason alone (filter on `reason is not null` first: it skips
+# whole row groups of good rows by their statistics)
 FILES = "_fstore_ingest_files"  # one row per file: id, path, stem, symbol, known, date_fmt, dec, thou
 _DUPS = "_fstore_ingest_dups"
 _CONFLICTS = "_fstore_ingest_conflicts"
@@ -171,12 +172,16 @@ def fill_adjusted(con: duckdb.DuckDBPyConnection) -> int:
     at corporate actions). Blank runs at the start or end of a history, or across a ratio change,
     stay quarantined as ``missing adjusted close``.
     """
-    if not scalar(con, f"select count(*) from {CHECKED} where {WHY} = 'missing adjusted close'"):
+    if not scalar(
+        con, f"select count(*) from {CHECKED} where reason is not null and {WHY} = 'missing adjusted close'"
+    ):
         return 0
     con.execute(
         f"""
         create or replace temp table {_FILL} as
-        with blank as (select distinct symbol from {CHECKED} where {WHY} = 'missing adjusted close'),
+        with blank as (
+            select distinct symbol from {CHECKED} where reason is not null and {WHY} = 'missing adjusted close'
+        ),
         rows as (
             select rowid as rid, symbol, ts, factor, {WHY} as reason from {CHECKED} semi join blank using (symbol)
             where {WHY} = 'missing adjusted close' or (reason is null and factor is not null)
@@ -236,7 +241,8 @@ def scan_stats(con: duckdb.DuckDBPyConnection) -> Scanned:
     outside = {
         r[0]
         for r in con.execute(
-            f"select distinct file_id from {CHECKED} where {WHY} in ({', '.join(map(_literal, USABLE_REASONS))})"
+            f"select distinct file_id from {CHECKED} "
+            f"where reason is not null and {WHY} in ({', '.join(map(_literal, USABLE_REASONS))})"
         ).fetchall()
     }
     symbols = set(run_starts)
@@ -304,7 +310,8 @@ def unknown_symbols(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, tupl
     """Symbols whose rows are otherwise good but are outside the universe -> (rows, files)."""
     rows = con.execute(
         f"select c.symbol, count(*), list(distinct f.path order by f.path) from {CHECKED} c "
-        f"join {FILES} f on f.id = c.file_id where split_part(c.reason, {SEP}, 1) = 'symbol not in universe' "
+        f"join {FILES} f on f.id = c.file_id where c.reason is not null "
+        f"and split_part(c.reason, {SEP}, 1) = 'symbol not in universe' "
         "group by c.symbol order by c.symbol"
     ).fetchall()
     return {str(s): (int(n), tuple(paths)) for s, n, paths in rows}

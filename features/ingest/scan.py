@@ -154,12 +154,12 @@ def _settle_long_symbols(con: duckdb.DuckDBPyConnection, symbol_map: dict[str, s
             f"select distinct symbol from {CHECKED} where {in_long}", {"ids": long_ids}
         ).fetchall()
     ]
-    changes = {}
+    changes: dict[str, str | None] = {}
     for value in values:
         if value is not None:
             settled = symbol_map.get(value.strip().upper(), value.strip().upper())
             if settled != value:
-                changes[value] = settled or None
+                changes[value] = settled or None  # blank: missing symbol
     if changes:
         con.execute(
             f"update {CHECKED} c set symbol = m.settled, "
@@ -485,7 +485,7 @@ def _select(reader: Reader, layout: _Layout, project: Project, formats_used: lis
         f"{reader.sql} r" if single else f"(select *, file_index::bigint + 1 as {_POS} from {reader.sql}) r"
     )
     if "symbol" in cols:  # normalised and checked against the universe after the scan, per distinct symbol
-        items.append(f"nullif({layout.ref('symbol')}::varchar, '') as symbol")
+        items.append(f"{layout.ref('symbol')}::varchar as symbol")  # '' is settled after the scan
         raw["symbol"], known_sql = "symbol", "true"
     else:
         items += [
