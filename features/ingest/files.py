@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -52,21 +52,6 @@ def is_parquet(path: Path) -> bool:
 
 def is_tsv(path: Path) -> bool:
     return path.name.lower().endswith(".tsv")
-
-
-def file_stem(path: Path) -> str:
-    """The file name without its price suffix (``^GSPC.csv`` → ``^GSPC``, ``a.csv.gz`` → ``a``)."""
-    name = path.name
-    for suffix in PRICE_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def file_symbol(path: Path, symbol_map: Mapping[str, str] | None = None) -> str:
-    """The symbol of a file with no symbol column: its stem upper-cased, then ``[ingest] symbol_map``."""
-    stem = file_stem(path).strip().upper()
-    return (symbol_map or {}).get(stem, stem)
 
 
 def _layout_key(path: Path) -> tuple[str, bytes] | None:
@@ -114,8 +99,6 @@ def rel(path: Path, root: Path) -> str:
 __all__ = [
     "INGEST_FORMAT",
     "PRICE_SUFFIXES",
-    "file_stem",
-    "file_symbol",
     "files_version",
     "is_parquet",
     "is_temp_name",

@@ -1,18 +1,19 @@
 """One pass over the price files: read, parse, check and label every row inside DuckDB's scan.
 
-    stage(con, files, project, known)   fill the temp table ``_fstore_ingest_checked``
+    stage(con, files, project, known)   fill ``_fstore_ingest_checked`` (raises IngestError naming a file)
 
-Files sharing a header are read by one ``read_csv`` over all of them (the dialect and column types
-sniffed once); a group whose scan fails is read file by file, and a file whose sniffed types do not
-hold is read again as text, so an error names the one file at fault. Columns DuckDB types by itself
-(ISO dates, plain numbers) are used as read: that is the fast path every common download takes.
-Other columns are read as text and parsed by :mod:`features.ingest.formats`, with each file's date
-format and decimal mark detected first by one aggregate over its cells.
+Files sharing a header are read by one ``read_csv`` over all of them, the dialect and column types
+sniffed once; when a later row breaks a sniffed type the group is read again as text in one scan,
+and only when that fails too is each file read alone, so the error names the file at fault.
+Columns DuckDB types by itself (ISO dates, plain numbers) are used as read: the fast path that the
+common downloads take. Other columns are read as text and parsed by :mod:`features.ingest.formats`,
+each file's date layout and decimal mark detected first by one aggregate over its cells. Per-file
+values (id, symbol, formats) are list parameters indexed by DuckDB's ``file_index``, not a join.
 
-Every row lands in ``_fstore_ingest_checked`` with its parsed values and either no ``reason`` (a good
-row) or the first reason it fails (:data:`features.ingest.checks.REJECT_REASONS`), plus the file's
-column that failed and its raw text. It holds a file id, not the path, per row; the small tables
-(files, universe, symbol map) are temp tables.
+Every row lands in ``_fstore_ingest_checked`` (a real table: it becomes raw_prices) with its parsed
+values, its file's id and either no ``reason`` (a good row) or the first reason it fails
+(:data:`features.ingest.checks.REJECT_REASONS`) with the file's column and its raw text. Symbols of
+long files are settled after the scan, per distinct value. The files and the universe are temp tables.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from features.ingest.checks import (
     rejected_location,
 )
 from features.ingest.columns import NUMERIC, resolve_columns
-from features.ingest.files import file_stem, file_symbol, is_parquet, layout_groups
+from features.ingest.files import PRICE_SUFFIXES, is_parquet, layout_groups
 from features.warehouse import quote_ident
 
 KNOWN = "_fstore_ingest_known"
@@ -51,16 +52,16 @@ _NUMERIC_TYPES += tuple("U" + t for t in ("BIGINT", "INTEGER", "SMALLINT", "TINY
 
 @dataclass
 class _Staging:
-    """What the scans of one stage share: each file's id, and whether the checked table exists yet."""
+    """What the scans of one stage share: the universe, and whether the checked table exists yet."""
 
-    ids: dict[str, int]
+    known: set[str]
     created: bool = False
 
 
 # the checked table's columns (features.ingest.checks.checked_ddl) from a scan's output
 _CHECKED_CASTS = (
     "symbol::varchar as symbol, ts::date as ts, f_open::double as open, f_high::double as high, "
-    "f_low::double as low, f_close::double as close, v::double as volume, file_id::integer as file_id, "
+    "f_low::double as low, f_close::double as close, v::double as volume, file_key::ubigint as file_key, "
     "reason::varchar as reason"
 )
 
@@ -82,14 +83,19 @@ def stage(con: duckdb.DuckDBPyConnection, files: Sequence[Path], project: Projec
     formats.check_settings(project)
     _check_column_map(project)
     _create_tables(con, files, project, known)
-    st = _Staging({str(p): i for i, p in enumerate(files)})
+    st = _Staging(known)
     for group in layout_groups(files):
         _read_group(con, group, project, st)
     if not st.created:  # no file yielded a scan (cannot happen: an unreadable file raises)
         con.execute(
             f"create table {CHECKED} ({checked_ddl(fill=project.ingest.missing_adjusted_close == 'fill')})"
         )
-    _settle_long_symbols(con, {k.strip().upper(): v for k, v in project.ingest.symbol_map.items()}, known)
+    _settle_long_symbols(con, _symbol_map(project), known)
+
+
+def _symbol_map(project: Project) -> dict[str, str]:
+    """``[ingest] symbol_map`` keyed as symbols are compared: trimmed and upper-cased."""
+    return {k.strip().upper(): v for k, v in project.ingest.symbol_map.items()}
 
 
 def _check_column_map(project: Project) -> None:
@@ -104,30 +110,50 @@ def _check_column_map(project: Project) -> None:
         )
 
 
+def stem_sql(path: str) -> str:
+    """SQL of a file's name without its price suffix (``…/^GSPC.csv`` → ``^GSPC``).
+
+    The one definition of a file's symbol: used per chunk of a scan (on DuckDB's ``filename``,
+    constant per chunk, so it costs nothing per row) and for the files table.
+    """
+    suffixes = "|".join(re.escape(s) for s in sorted(PRICE_SUFFIXES, key=len, reverse=True))
+    return f"regexp_replace(regexp_extract({path}, '[^/\\\\]*$'), '(?i)({suffixes})$', '')"
+
+
+def symbol_sql(path: str, symbol_map: dict[str, str]) -> str:
+    """SQL of a one-symbol file's symbol: its stem trimmed and upper-cased, then ``$symbol_map``'d."""
+    symbol = f"upper(trim({stem_sql(path)}))"
+    if not symbol_map:
+        return symbol
+    return f"coalesce(map_extract_value(map($map_from, $map_to), {symbol}), {symbol})"
+
+
+def _map_params(project: Project) -> dict[str, Any]:
+    symbol_map = _symbol_map(project)
+    return {"map_from": list(symbol_map), "map_to": list(symbol_map.values()), "known_list": None}
+
+
 def _create_tables(
     con: duckdb.DuckDBPyConnection, files: Sequence[Path], project: Project, known: set[str]
 ) -> None:
-    symbol_map = {k.strip().upper(): v for k, v in project.ingest.symbol_map.items()}
-    symbols = [file_symbol(p, symbol_map) for p in files]
     # CHECKED is a real table, not a temp one: when every check passes it *becomes* raw_prices
     # (features.ingest.checks.swap_in drops the bookkeeping columns and renames it), so the good rows
     # are written once
     con.execute(f"drop table if exists {CHECKED}")  # a killed build's leftover; the first scan creates it
     con.execute(
-        f"create or replace temp table {FILES} as select unnest($ids) as id, unnest($paths) as path, "
-        "unnest($stems) as stem, unnest($symbols) as symbol, unnest($known) as known, "
-        "null::varchar as symbol_column",
-        {
-            "ids": list(range(len(files))),
-            "paths": [str(p) for p in files],
-            "stems": [file_stem(p) for p in files],
-            "symbols": symbols,
-            "known": [s in known for s in symbols],
-        },
-    )
-    con.execute(
         f"create or replace temp table {KNOWN} as select unnest($s)::varchar as symbol", {"s": sorted(known)}
     )
+    symbol = symbol_sql("path", _symbol_map(project))
+    sql = (
+        f"create or replace temp table {FILES} as select path, hash(path) as key, {stem_sql('path')} as stem, "
+        f"{symbol} as symbol, "
+        f"{symbol} in (select symbol from {KNOWN}) as known, null::varchar as symbol_column "
+        "from (select unnest($paths) as path)"
+    )
+    con.execute(sql, used_params(sql, {**_map_params(project), "paths": [str(p) for p in files]}))
+    clashes = con.execute(f"select count(*) - count(distinct key) from {FILES}").fetchone()[0]
+    if clashes:  # 64-bit hashes of a few thousand paths: never seen; refuse rather than mix files up
+        raise IngestError("two price files have the same hash of their path; rename one", file=files[0])
 
 
 _MISSING_SYMBOL = located("'missing symbol'", "f.symbol_column", "m.raw")
@@ -142,16 +168,16 @@ def _settle_long_symbols(con: duckdb.DuckDBPyConnection, symbol_map: dict[str, s
     scan would have put them (a blank symbol is ``missing symbol``; an unknown one comes after every
     value check and before a blank adjusted close). One-symbol files were settled in the scan.
     """
-    long_ids = [
-        r[0] for r in con.execute(f"select id from {FILES} where symbol_column is not null").fetchall()
+    long_files = [
+        r[0] for r in con.execute(f"select path from {FILES} where symbol_column is not null").fetchall()
     ]
-    if not long_ids:
+    if not long_files:
         return
-    in_long = "file_id in (select unnest($ids))"
+    in_long = "file_key in (select hash(unnest($files)))"
     values = [
         r[0]
         for r in con.execute(
-            f"select distinct symbol from {CHECKED} where {in_long}", {"ids": long_ids}
+            f"select distinct symbol from {CHECKED} where {in_long}", {"files": long_files}
         ).fetchall()
     ]
     changes: dict[str, str | None] = {}
@@ -165,14 +191,14 @@ def _settle_long_symbols(con: duckdb.DuckDBPyConnection, symbol_map: dict[str, s
             f"update {CHECKED} c set symbol = m.settled, "
             f"reason = case when m.settled is null then {_MISSING_SYMBOL} else c.reason end "
             f"from (select unnest($raw) as raw, unnest($settled) as settled) m, {FILES} f "
-            "where c.symbol = m.raw and f.id = c.file_id and f.symbol_column is not null",
+            "where c.symbol = m.raw and f.key = c.file_key and f.symbol_column is not null",
             {"raw": list(changes), "settled": list(changes.values())},
         )
     unknown = sorted({changes.get(v, v) for v in values if v is not None} - {None} - known)
     if unknown:
         con.execute(
             f"update {CHECKED} c set reason = {_NOT_IN_UNIVERSE} "
-            f"from {FILES} f where f.id = c.file_id and f.symbol_column is not null and (c.reason is null or "
+            f"from {FILES} f where f.key = c.file_key and f.symbol_column is not null and (c.reason is null or "
             f"split_part(c.reason, {SEP}, 1) = 'missing adjusted close') and c.symbol in (select unnest($s))",
             {"s": unknown},
         )
@@ -317,42 +343,29 @@ def _scan(
         cols.setdefault("close", adjusted)
     layout = _Layout(cols, dict(reader.columns))
     chosen = _detect(con, reader, layout, project, paths)
-    group_ids = [st.ids[str(p)] for p in paths]
-    params = {**reader.params, **formats.sql_params(project), **_per_file_params(con, group_ids, chosen)}
+    params = {**reader.params, **formats.sql_params(project), **_map_params(project)}
+    params.update(_per_file_params(chosen))
+    params["known_list"] = sorted(st.known)
     params.update({f"n_{c}": raw for c, raw in layout.cols.items()})
     formats_used = sorted({f.date_format for f in chosen if f.date_format})
     select = _select(reader, layout, project, formats_used)
     if st.created:
         sql = f"insert into {CHECKED} {select}"
     else:  # the first scan creates the table (CREATE TABLE AS writes faster than INSERT into an empty one)
-        fill = project.ingest.missing_adjusted_close == "fill"
-        sql = f"create table {CHECKED} as select {_CHECKED_CASTS}{', factor::double as factor' if fill else ''} from ({select})"
+        factor = ", factor::double as factor" if project.ingest.missing_adjusted_close == "fill" else ""
+        sql = f"create table {CHECKED} as select {_CHECKED_CASTS}{factor} from ({select})"
     con.execute(sql, used_params(sql, params))
     st.created = True
     if "symbol" in cols:
         con.execute(
-            f"update {FILES} set symbol_column = $name where id in (select unnest($ids))",
-            {"name": cols["symbol"], "ids": group_ids},
+            f"update {FILES} set symbol_column = $name where path in (select unnest($paths))",
+            {"name": cols["symbol"], "paths": [str(p) for p in paths]},
         )
 
 
-def _per_file_params(
-    con: duckdb.DuckDBPyConnection, group_ids: list[int], chosen: list[formats.FileFormat]
-) -> dict[str, Any]:
-    """Per-file values as lists parallel to ``$paths``: the scan picks a row's entry by its file name
-    (DuckDB's ``file_index`` virtual column is constant per file, so this costs once per chunk)."""
-    rows = dict(
-        (int(i), (sym, stem, bool(k)))
-        for i, sym, stem, k in con.execute(
-            f"select id, symbol, stem, known from {FILES} where id in (select unnest($ids))",
-            {"ids": group_ids},
-        ).fetchall()
-    )
+def _per_file_params(chosen: list[formats.FileFormat]) -> dict[str, Any]:
+    """Each file's detected formats as lists parallel to ``$paths`` (read only on the text path)."""
     return {
-        "g_ids": group_ids,
-        "g_symbols": [rows[i][0] for i in group_ids],
-        "g_stems": [rows[i][1] for i in group_ids],
-        "g_known": [rows[i][2] for i in group_ids],
         "g_date_fmts": [f.date_format for f in chosen],
         "g_decs": [f.decimal for f in chosen],
         "g_thous": [f.thousands for f in chosen],
@@ -447,12 +460,10 @@ def _number_sql(layout: _Layout, canonical: str, single: bool) -> tuple[str, str
     return f"(case when {missing} then null else {parsed} end)", f"(not {missing} and {parsed} is null)"
 
 
-_POS = "_fstore_pos"  # the row's file: its 1-based position in $paths (DuckDB's file_index + 1)
-
-
 def _per_file(name: str, single: bool) -> str:
-    """SQL for the row's file's entry of the per-file list ``$g_<name>`` (a constant for one file)."""
-    return f"$g_{name}[1]" if single else f"$g_{name}[r.{_POS}]"
+    """SQL for the row's file's entry of the per-file list ``$g_<name>`` (a constant for one file;
+    else looked up by DuckDB's ``filename``, constant per chunk, so once per chunk)."""
+    return f"$g_{name}[1]" if single else f"$g_{name}[list_position($paths, filename)]"
 
 
 def _select(reader: Reader, layout: _Layout, project: Project, formats_used: list[str]) -> str:
@@ -463,7 +474,7 @@ def _select(reader: Reader, layout: _Layout, project: Project, formats_used: lis
     single = len(reader.params["paths"]) == 1
     ts, ts_missing = _ts_sql(layout, formats_used, single)
     use_adj = project.ingest.use_adjusted_close and "adj_close" in cols
-    items = [f"{ts} as ts", f"{_per_file('ids', single)} as file_id"]
+    items = [f"{ts} as ts", "hash(filename) as file_key"]
     raw = {"ts": "ts"}
     if ts_missing is not None:  # a text date: carry its text and emptiness to the checks
         items += [f"{ts_missing} as ts_missing", f"{layout.ref('ts')} as raw_ts"]
@@ -481,19 +492,14 @@ def _select(reader: Reader, layout: _Layout, project: Project, formats_used: lis
             items += [f"{flag} as bad_{short}", f"{layout.ref(canonical)} as raw_{short}"]
         if canonical in cols:
             raw[canonical] = f"raw_{short}" if flag != "false" else short
-    source = (
-        f"{reader.sql} r" if single else f"(select *, file_index::bigint + 1 as {_POS} from {reader.sql}) r"
-    )
+    source = f"{reader.sql} r"
     if "symbol" in cols:  # normalised and checked against the universe after the scan, per distinct symbol
         items.append(f"{layout.ref('symbol')}::varchar as symbol")  # '' is settled after the scan
         raw["symbol"], known_sql = "symbol", "true"
     else:
-        items += [
-            f"{_per_file('symbols', single)} as symbol",
-            f"{_per_file('stems', single)} as raw_symbol",
-            f"{_per_file('known', single)} as known",
-        ]
-        raw["symbol"], known_sql = "raw_symbol", "known"
+        symbol = symbol_sql("filename", _symbol_map(project))
+        items += [f"{symbol} as symbol", f"{stem_sql('filename')} as raw_symbol"]
+        raw["symbol"], known_sql = "raw_symbol", "list_contains($known_list, symbol)"
     level1 = f"select {', '.join(items)} from {source}"
     if use_adj:
         final = {
@@ -518,7 +524,7 @@ def _select(reader: Reader, layout: _Layout, project: Project, formats_used: lis
     if project.ingest.missing_adjusted_close == "fill":  # only the fill step reads the factor
         extra = ", a / c as factor" if fill else ", null::double as factor"
     return (
-        "select symbol, ts, f_open, f_high, f_low, f_close, v, file_id, "
+        "select symbol, ts, f_open, f_high, f_low, f_close, v, file_key, "
         f"case when reason is not null then {located('reason', column, value)} end as reason{extra} "
         f"from ({level2}) q"
     )
