@@ -390,3 +390,12 @@ def test_raw_prices_and_rejected_have_the_documented_columns(project_con) -> Non
     ]
     leftovers = con.execute("select count(*) from duckdb_tables() where table_name like '_fstore_ingest%'")
     assert leftovers.fetchone()[0] == 0
+
+
+def test_a_symbol_whose_only_rows_conflict_is_not_counted(project_con) -> None:
+    root, con, raw = project_con
+    _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
+    _write(raw / "long.csv", "symbol,date,close\nAAPL,2024-01-02,10.5\nMSFT,2024-01-02,370\n")
+    summary = _refresh(root, con)
+    assert (summary.rows, summary.symbols, summary.rejected) == (1, 1, {"conflicting duplicate": 2})
+    assert con.execute("select symbol from raw_prices").fetchall() == [("MSFT",)]

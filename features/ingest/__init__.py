@@ -221,7 +221,9 @@ def ingest_files(
         checks.swap_in(con, version, source_name=SOURCE_NAME, duplicates=found.duplicates is not None)
     finally:
         _drop_temps(con)
-    rows, n_symbols, rejected = _counts(con, symbols=None if found.duplicates else found.scanned.symbols)
+    # with duplicates, conflicts may have dropped every row of a symbol: count again
+    known_count = None if found.duplicates is not None else found.scanned.symbols
+    rows, n_symbols, rejected = _counts(con, symbols=known_count)
     return IngestSummary(
         rows=rows,
         symbols=n_symbols,
