@@ -365,3 +365,32 @@ def test_dates_are_read_in_their_own_layout_or_refused_when_ambiguous(tmp_path_f
     assert summary.rejected == {}
     got = con.execute("select ts, close from raw_prices order by ts").fetchall()
     assert got == sorted((d, float(i + 1)) for i, d in enumerate(days))
+
+
+def test_signs_parentheses_and_missing_markers_parse_and_keep_their_text(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p", ["ABC"])
+    rows = [
+        ("2024-01-02", "$10.50", "$11.00", "$10.00", "$10.75", "N/A"),  # volume N/A: missing, row good
+        ("2024-01-03", "(1.23)", "$11.00", "$10.00", "$10.75", "1.2M"),  # negative open: rejected
+        ("2024-01-04", "$10.50", "$11.00", "$10.00", "null", "850K"),  # close null: missing close
+        ("2024-01-05", "-", "-", "-", "$10.80", "-"),  # close-only row
+        ("2024-01-08", "$10.50", "$11.00", "$10.00", "$1O.80", "5"),  # a letter O: unparseable
+    ]
+    text = "Date,Open,High,Low,Close,Volume\n" + "".join(",".join(r) + "\n" for r in rows)
+    (root / "data" / "raw" / "ABC.csv").write_text(text)
+    con, summary = _ingest(root)
+    assert con.execute(
+        "select ts::varchar, open, high, low, close, volume from raw_prices order by ts"
+    ).fetchall() == [
+        ("2024-01-02", 10.5, 11.0, 10.0, 10.75, None),
+        ("2024-01-05", None, None, None, 10.8, None),
+    ]
+    rejected = con.execute(
+        "select ts::varchar, reason, raw_column, raw_value, open, volume from raw_prices_rejected order by ts"
+    ).fetchall()
+    assert rejected == [
+        ("2024-01-03", "non-positive price", "Open", "(1.23)", -1.23, 1_200_000.0),
+        ("2024-01-04", "missing close", "Close", "null", 10.5, 850_000.0),
+        ("2024-01-08", "unparseable value", "Close", "$1O.80", 10.5, 5.0),
+    ]
+    assert summary.rejected == {"missing close": 1, "non-positive price": 1, "unparseable value": 1}
