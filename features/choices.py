@@ -16,9 +16,11 @@ TASKS = ("classification", "regression")  # [model] task
 DEVICES = ("cpu", "cuda", "auto")  # [train] device (also cuda:N)
 OUTPUT_FORMATS = ("table", "csv", "json")  # --format of commands that print rows
 DOCS_PORT = 8080  # `fstore docs serve` default port on 127.0.0.1
+DEFAULT_STALE_DAYS = 7  # `fstore sources` warns past this: a long weekend plus holidays is fine
 
 __all__ = [
     "COMBINES",
+    "DEFAULT_STALE_DAYS",
     "DEVICES",
     "DOCS_PORT",
     "ENCODERS",

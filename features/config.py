@@ -48,6 +48,18 @@ class IngestConfig:
     # extra column aliases, raw name (case-insensitive) -> canonical name (ts/open/high/low/close/volume/symbol)
     column_map: dict[str, str] = field(default_factory=dict)
     use_adjusted_close: bool = True  # 'Adj Close' replaces close when present (splits/dividends)
+    # a row whose adjusted close is blank: "quarantine" it (never mix adjusted and raw prices), or
+    # "fill" it with the adj/close ratio of its neighbours when both agree (exact between corporate actions)
+    missing_adjusted_close: str = "quarantine"
+    # price symbols outside the universe: "quarantine" their rows (build warns) or "error" (build stops)
+    unknown_symbols: str = "quarantine"
+    # file symbol (file-name stem or symbol column) -> universe symbol, e.g. { "BTC-USD" = "BTCUSD" }
+    symbol_map: dict[str, str] = field(default_factory=dict)
+    # strptime format of text dates, e.g. "%m/%d/%Y"; "" = detected per file (ambiguous files are an error)
+    date_format: str = ""
+    decimal: str = ""  # decimal mark of text numbers: "." or ","; "" = detected per file
+    thousands: str = ""  # thousands separator: ",", ".", " ", "'" or "none"; "" = the other mark of `decimal`
+    currency: tuple[str, ...] = ("$", "€", "£", "¥")  # signs stripped from text numbers ("$1,234.50")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,15 @@ from features.errors import (
 from features.mapping import AssetMapping, SyncPlan, load_mapping, plan_sync, unknown_symbols_error
 from features.reconcile import Verdict, WarehouseCopy, mapping_lock, reconcile, unknown_labels
 from features.symbols import Universe, load_universe
-from features.warehouse import connect, first_row, is_disk_full, scalar, source_version
+from features.warehouse import (
+    connect,
+    first_row,
+    is_disk_full,
+    quote_ident,
+    scalar,
+    source_version,
+    table_exists,
+)
 
 # --------------------------------------------------------------------------- the two copies, reconciled
 

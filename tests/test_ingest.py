@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -161,6 +162,23 @@ def test_bad_rows_are_quarantined_with_reasons(project_con) -> None:
     assert [r[0] for r in _rows(con, "AAPL")] == ["2024-01-02", "2024-01-11"]
     sources = {r[0] for r in con.execute("select source from raw_prices_rejected").fetchall()}
     assert sources == {str(raw / "AAPL.csv")}
+    # each rejected row keeps the file's column that failed and its text as written
+    located = con.execute(
+        "select reason, raw_column, raw_value from raw_prices_rejected order by ts nulls first, reason"
+    ).fetchall()
+    assert located == [
+        ("unparseable date", "Date", "not a date"),
+        ("non-finite price", "Close", "NaN"),
+        ("non-finite price", "Close", "inf"),
+        ("non-positive price", "Close", "-1"),
+        ("high < low", "High, Low", "9, 11"),
+        ("close outside [low, high]", "Close, Low, High", "12, 9, 11"),
+        ("negative volume", "Volume", "-5"),
+        ("conflicting duplicate", None, None),
+        ("conflicting duplicate", None, None),
+        ("unparseable value", "Close", "ten"),
+        ("missing close", "Close", ""),
+    ]
     assert "11 rows rejected" in summary.line() and "1 identical duplicates dropped" in summary.line()
 
 
@@ -183,16 +201,59 @@ def test_unparseable_file_is_named_and_previous_prices_stay(project_con) -> None
     )
 
 
-def test_unknown_symbol_stops_with_the_asset_id_error(project_con) -> None:
+def test_unknown_symbol_stops_the_build_when_the_policy_is_error(project_con) -> None:
     root, con, raw = project_con
     _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
     _refresh(root, con)
     _write(raw / "NEWCO.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
     with pytest.raises(UnknownSymbolError) as err:
-        _refresh(root, con)
+        _refresh(root, con, ingest='[ingest]\nunknown_symbols = "error"')
     assert err.value.symbols == ("NEWCO",)
     assert "NEWCO.csv" in str(err.value) and "fstore symbols sync" in str(err.value)
     assert con.execute("select distinct symbol from raw_prices").fetchall() == [("AAPL",)]
+
+
+def test_unknown_symbol_is_quarantined_by_default_and_the_build_warns(project_con) -> None:
+    # Changed on purpose (issue 14): one ticker outside the universe no longer stops the whole build.
+    root, con, raw = project_con
+    _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
+    _write(raw / "NEWCO.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n2024-01-03,10,11,9,10,10,100\n")
+    _write(raw / "long.csv", "symbol,date,close\nMSFT,2024-01-02,370\nZZZ9,2024-01-02,5\n")
+    lines: list[str] = []
+    summary = refresh_raw_prices(con, load_project(root), console=lines.append)
+    assert con.execute("select symbol, count(*) from raw_prices group by 1 order by 1").fetchall() == [
+        ("AAPL", 1),
+        ("MSFT", 1),
+    ]
+    rejected = con.execute(
+        "select symbol, reason, raw_column, raw_value, source from raw_prices_rejected order by symbol, ts"
+    ).fetchall()
+    assert rejected == [
+        ("NEWCO", "symbol not in universe", "(file name)", "NEWCO", str(raw / "NEWCO.csv")),
+        ("NEWCO", "symbol not in universe", "(file name)", "NEWCO", str(raw / "NEWCO.csv")),
+        ("ZZZ9", "symbol not in universe", "symbol", "ZZZ9", str(raw / "long.csv")),
+    ]
+    assert summary.unknown == {"NEWCO": (2, ("data/raw/NEWCO.csv",)), "ZZZ9": (1, ("data/raw/long.csv",))}
+    warning = next(line for line in lines if line.startswith("warning:"))
+    for needle in ("NEWCO", "data/raw/NEWCO.csv", "ZZZ9", "data/raw/long.csv", "fstore symbols sync"):
+        assert needle in warning
+
+
+def test_a_universe_symbol_without_an_asset_id_still_stops_the_build(project_con) -> None:
+    """The asset-ID contract is not a policy: a configured symbol with no ID stops whatever the setting."""
+    root, con, raw = project_con
+    symbols = root / "config" / "symbols.json"
+    data = json.loads(symbols.read_text())
+    data["sectors"]["Technology"].append("NEWCO")
+    symbols.write_text(json.dumps(data))
+    _write(raw / "NEWCO.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
+    _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
+    with pytest.raises(UnknownSymbolError, match="have no asset ID") as err:
+        _refresh(root, con)
+    assert err.value.symbols == ("NEWCO",)
+    assert not con.execute("select count(*) from duckdb_tables() where table_name = 'raw_prices'").fetchone()[
+        0
+    ]
 
 
 def test_unchanged_files_are_a_fast_no_op_and_a_touched_file_reingests(project_con) -> None:
@@ -291,3 +352,49 @@ def test_many_per_symbol_files_are_read_together_and_a_deviant_file_alone(projec
         con.execute("select symbol, any_value(source) from raw_prices_rejected group by 1").fetchall()
     )
     assert sources == {"NVDA": str(raw / "NVDA.csv")}
+
+
+def test_files_read_in_one_scan_keep_their_own_symbols_and_rows(project_con) -> None:
+    root, con, raw = project_con
+    symbols = ["AAPL", "MSFT", "KO", "SPY", "JPM", "GS", "XOM"]
+    written = {}
+    for k, symbol in enumerate(reversed(symbols)):  # written in another order than read
+        rows = [(f"2024-01-{d:02d}", 10.0 * (k + 1) + d) for d in range(2, 2 + 3 + k)]
+        _write(raw / f"{symbol}.csv", HEADER + "".join(f"{d},{c},{c},{c},{c},{c},{k}\n" for d, c in rows))
+        written[symbol] = [(d, c, c, c, c, float(k)) for d, c in rows]
+    summary = _refresh(root, con)
+    assert summary.rows == sum(len(v) for v in written.values())
+    for symbol, rows in written.items():
+        assert _rows(con, symbol) == rows
+
+
+def test_raw_prices_and_rejected_have_the_documented_columns(project_con) -> None:
+    root, con, raw = project_con
+    _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n2024-01-03,10,9,11,10,10,100\n")
+    _refresh(root, con)
+    columns = {
+        table: con.execute(f"select column_name, column_type from (describe {table})").fetchall()
+        for table in ("raw_prices", "raw_prices_rejected")
+    }
+    prices = [("symbol", "VARCHAR"), ("ts", "DATE")] + [
+        (c, "DOUBLE") for c in ("open", "high", "low", "close", "volume")
+    ]
+    assert columns["raw_prices"] == prices
+    assert columns["raw_prices_rejected"] == [
+        *prices,
+        ("source", "VARCHAR"),
+        ("reason", "VARCHAR"),
+        ("raw_column", "VARCHAR"),
+        ("raw_value", "VARCHAR"),
+    ]
+    leftovers = con.execute("select count(*) from duckdb_tables() where table_name like '_fstore_ingest%'")
+    assert leftovers.fetchone()[0] == 0
+
+
+def test_a_symbol_whose_only_rows_conflict_is_not_counted(project_con) -> None:
+    root, con, raw = project_con
+    _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n")
+    _write(raw / "long.csv", "symbol,date,close\nAAPL,2024-01-02,10.5\nMSFT,2024-01-02,370\n")
+    summary = _refresh(root, con)
+    assert (summary.rows, summary.symbols, summary.rejected) == (1, 1, {"conflicting duplicate": 2})
+    assert con.execute("select symbol from raw_prices").fetchall() == [("MSFT",)]

@@ -10,7 +10,7 @@ are imported inside the handlers that need them, so ``fstore --help`` and ``fsto
     symbols.py    symbols list | diff | sync | restore
     build.py      build, ls, dag, compile, test, lineage
     clean.py      clean --orphans
-    ingest.py     ingest
+    ingest.py     ingest, sources
     datasets.py   export-windows, snapshot create | list
     train.py      train, runs, evaluate, embeddings
     docs.py       docs generate | serve
@@ -46,6 +46,7 @@ COMMANDS: tuple[Command, ...] = (
     build.LINEAGE,
     clean.CLEAN,
     ingest.INGEST,
+    ingest.SOURCES,
     datasets.EXPORT_WINDOWS,
     datasets.SNAPSHOT,
     train.TRAIN,

@@ -110,3 +110,41 @@ def test_junk_price_files_never_crash(tmp_path_factory, files) -> None:
         assert not math.isnan(summary.rows)
     finally:
         con.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    files=st.lists(price_file(), min_size=1, max_size=3, unique_by=lambda f: f[0]),
+    policy=st.sampled_from(["quarantine", "error"]),
+)
+def test_fstore_ingest_check_and_the_build_agree_on_any_file(tmp_path_factory, files, policy) -> None:
+    """`fstore ingest` refuses exactly what the build refuses, and predicts the build's counts."""
+    from features.ingest import preview_files, price_files
+
+    root = tmp_path_factory.mktemp("agree")
+    _setup(root)
+    (root / "config" / "project.toml").write_text(f'[ingest]\nunknown_symbols = "{policy}"\n')
+    project = load_project(root)
+    raw = root / "data" / "raw"
+    raw.mkdir(parents=True)
+    for name, text in files:
+        (raw / name).write_text(text)
+    con = duckdb.connect()
+    try:
+        from features.dimension import ensure_dimension
+
+        ensure_dimension(con, project)
+        outcomes = []
+        for run in (
+            lambda: preview_files(price_files(raw), project),
+            lambda: refresh_raw_prices(con, project),
+        ):
+            try:
+                summary = run()
+            except FstoreError as err:
+                outcomes.append((type(err).__name__, err.file, err.symbols))
+            else:
+                outcomes.append((summary.rows, summary.symbols, summary.rejected, summary.duplicates_dropped))
+        assert outcomes[0] == outcomes[1]
+    finally:
+        con.close()

@@ -25,7 +25,10 @@ def _project(root: Path, toml_extra: str = "") -> Path:
 def _tables(root: Path) -> set[str]:
     con = duckdb.connect(str(root / "data" / "warehouse.duckdb"), read_only=True)
     try:
-        return {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+        # lower-cased: a symbol read from a file is upper-cased, so a trace could be PWNED
+        return {
+            r[0].lower() for r in con.execute("select table_name from information_schema.tables").fetchall()
+        }
     finally:
         con.close()
 
@@ -54,9 +57,19 @@ def test_hostile_symbol_in_a_price_file_is_just_an_unknown_symbol(built: Path) -
     (raw / "prices.csv").write_text(
         "symbol,date,close\nAAPL,2024-01-02,10\n" + f'"{HOSTILE}",2024-01-02,10\n'
     )
+    out = fstore(built, "build")  # quarantined by default since issue 14: the build succeeds
+    assert out.returncode == 0, out.stderr
+    con = duckdb.connect(str(built / "data" / "warehouse.duckdb"), read_only=True)
+    rejected = con.execute("select symbol, reason from raw_prices_rejected").fetchall()
+    con.close()
+    # kept literally (upper-cased, as every symbol read from a file), never executed
+    assert rejected == [(HOSTILE.upper(), "symbol not in universe")]
+    assert "pwned" not in _tables(built)
+    with (built / "config" / "project.toml").open("a") as handle:
+        handle.write('\n[ingest]\nunknown_symbols = "error"\n')
     out = fstore(built, "build")
     assert out.returncode != 0
-    assert "no asset ID" in out.stderr and HOSTILE in out.stderr  # shown literally, never executed
+    assert "no asset ID" in out.stderr and HOSTILE.upper() in out.stderr  # shown literally, never executed
     assert "pwned" not in _tables(built)
 
 
@@ -65,6 +78,11 @@ def test_hostile_file_name_is_bound_not_pasted(built: Path) -> None:
     raw.mkdir(parents=True)
     (raw / "AAPL.csv").write_text(CSV)
     (raw / f"{HOSTILE}.csv").write_text(CSV)
+    out = fstore(built, "build")  # quarantined by default since issue 14: the build succeeds
+    assert out.returncode == 0, out.stderr
+    assert "pwned" not in _tables(built)
+    with (built / "config" / "project.toml").open("a") as handle:
+        handle.write('\n[ingest]\nunknown_symbols = "error"\n')
     out = fstore(built, "build")
     assert out.returncode != 0 and "no asset ID" in out.stderr
     assert "pwned" not in _tables(built)
