@@ -484,7 +484,9 @@ def _check_mapping(project: Project, num_embeddings: int, version: str | None) -
 
 def _grow_from_source(ctx: RunContext, model: TradingModel) -> None:
     """``init_from``: the source run's weights, its embedding table grown for symbols added since."""
-    ctx.grown = _init_from_checkpoint(model, ctx.source, ctx.train, ctx.assets or [], ctx.init_from or "")
+    ctx.grown = _init_from_checkpoint(
+        model, ctx.source, ctx.train, ctx.assets or [], ctx.init_from or "", db=ctx.db
+    )
     old_rows = int(ctx.source["num_embeddings"])
     ctx.say(
         f"from run {ctx.init_from}: embedding table grown {old_rows} -> {model.num_assets} rows"
@@ -501,9 +503,16 @@ def _read_assets(db: Path) -> list[runs.AssetRow]:
 
 
 def _init_from_checkpoint(
-    model: TradingModel, ckpt: dict[str, Any], train_ds: Any, assets: list[runs.AssetRow], source_run: str
+    model: TradingModel,
+    ckpt: dict[str, Any],
+    train_ds: Any,
+    assets: list[runs.AssetRow],
+    source_run: str,
+    *,
+    db: Path | None = None,
 ) -> dict[int, str]:
-    """Load ``ckpt``'s weights into ``model``, growing the embedding table for symbols added since."""
+    """Load ``ckpt``'s weights into ``model``, its embedding rows carried to this mapping by symbol and
+    the table grown for symbols added since."""
     from training.embeddings import grow_embedding
 
     old_v, new_v = ckpt["mapping_version"], train_ds.mapping_version
@@ -523,13 +532,35 @@ def _init_from_checkpoint(
     key = "asset_embedding.weight"
     if key in state:
         old = state[key].numpy()
-        n_old = old.shape[0]
-        old_assets = [(a, c or "", s or "") for a, _, c, s in assets if a < n_old]
-        new_assets = [(a, c or "", s or "") for a, _, c, s in assets if a >= n_old]
-        table, grown = grow_embedding(old, new_assets, model.num_assets, old_assets)
+        carry = _carried_rows(ckpt, assets, db, source_run)
+        old_assets = [(a, c or "", s or "") for a, _, c, s in assets if a in carry]
+        new_assets = [(a, c or "", s or "") for a, _, c, s in assets if a not in carry]
+        table, grown = grow_embedding(old, new_assets, model.num_assets, old_assets, carry=carry)
         state[key] = torch.from_numpy(table)
     model.load_state_dict(state)
     return grown
+
+
+def _carried_rows(
+    ckpt: dict[str, Any], assets: list[runs.AssetRow], db: Path | None, source_run: str
+) -> dict[int, int]:
+    """New asset ID → row of the source run's table, through symbols (``training.embeddings.carry_rows``).
+    Without a dimension to read symbols from, IDs below the old table's size keep their row."""
+    from training.embeddings import carry_rows
+    from training.scoring import run_symbols
+
+    n_old = int(ckpt["num_embeddings"])
+    new = {s: int(a) for a, s, _, _ in assets if s}
+    old = ckpt.get("asset_symbols")
+    if not old and new and db is not None:
+        con = connect(db, read_only=True, wait_s=10.0)
+        try:
+            old = run_symbols(ckpt, con)
+        finally:
+            con.close()
+    if not old or not new:
+        return {i: i for i in range(n_old)}
+    return carry_rows(old, new, what=f"run {source_run} (mapping {ckpt['mapping_version']})")
 
 
 def _restore(ctx: RunContext) -> None:
@@ -678,6 +709,7 @@ def _log_epoch(ctx: RunContext, res: EpochResult, st: FitState, opt: torch.optim
         state=st,
         optimizer=opt,
         init_from=ctx.init_from,
+        assets=ctx.assets,
     )
     save_checkpoint(ctx.folder / LAST, payload)
     if res.improved:
