@@ -807,36 +807,32 @@ def run_training(
 
 
 def evaluate_run(
-    project: Project, run: str, *, split: str = "test", db: Path | None = None, device: str = "cpu"
+    project: Project,
+    run: str,
+    *,
+    split: str = "test",
+    db: Path | None = None,
+    device: str = "cpu",
+    snapshot: str | None = None,
+    plot_dir: Path | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Score a run's best checkpoint on ``split`` with its own normalisation; logged to train_metrics."""
-    from training.loader import WindowDataset
-    from training.normalize import NormStats
+    """Score a run's best checkpoint on ``split`` with its own normalisation: the pooled metrics (logged
+    to ``train_metrics`` as before) and the per-date IC / Rank IC / quintile figures (``eval_daily``,
+    ``eval_summary``; see :mod:`training.evaluate`). A run trained on an earlier minor mapping version
+    scores the assets it knows, through their symbols (:mod:`training.scoring`)."""
+    from training.evaluate import run_evaluation
 
-    db = Path(db) if db is not None else project.warehouse_path
-    row = _find_run(db, run)
-    ckpt = load_checkpoint(run_dir(project, row["run_id"]) / BEST)
-    dev = resolve_device(device)
-    ds = WindowDataset.from_warehouse(
-        db,
-        split,
-        lookback=ckpt["loader"]["lookback"],
-        label=ckpt["loader"]["label"],
-        stats=NormStats.from_dict(ckpt["norm_stats"]),
-        device=dev,
-        project=project,
-    )
-    if ds.mapping_version != ckpt["mapping_version"]:
-        raise TrainingError(
-            f"run {row['run_id']} was trained on mapping {ckpt['mapping_version']}, the warehouse is on "
-            f"{ds.mapping_version}",
-            hint=f"grow it first: `fstore train --init-from {row['run_id']}`",
-        )
-    model = model_from_checkpoint(ckpt).to(dev)
-    _check_mapping(project, model.num_assets, ds.mapping_version)
-    metrics = evaluate(model, ds)
-    runs.log_evaluation(db, row["run_id"], int(ckpt["best_epoch"] or ckpt["epoch"]), split, metrics)
-    return {"run_id": row["run_id"], "epoch": ckpt["best_epoch"], "split": split, **metrics}
+    return run_evaluation(
+        project,
+        run,
+        split=split,
+        db=db,
+        device=device,
+        snapshot=snapshot,
+        plot_dir=plot_dir,
+        progress=progress,
+    ).as_dict()
 
 
 def _fmt(v: float | None) -> str:
