@@ -45,6 +45,7 @@ COMMANDS = [
     "train",
     "runs",
     "evaluate",
+    "predict",
     "embeddings",
     "docs",
 ]

@@ -11,7 +11,7 @@ are imported inside the handlers that need them, so ``fstore --help`` and ``fsto
     build.py      build, ls, dag, compile, test, lineage
     ingest.py     ingest
     datasets.py   export-windows, snapshot create | list
-    train.py      train, runs, evaluate, embeddings
+    train.py      train, runs, evaluate, predict, embeddings
     docs.py       docs generate | serve
 
 A new command is a handler and a :class:`~features.cli.common.Command` in one of those modules (or
@@ -45,6 +45,7 @@ COMMANDS: tuple[Command, ...] = (
     train.TRAIN,
     train.RUNS,
     train.EVALUATE,
+    train.PREDICT,
     train.EMBEDDINGS,
     docs.DOCS,
 )
