@@ -70,6 +70,7 @@ _DDL = {
         metric varchar not null, value double, evaluated_at timestamp not null""",
 }
 EVAL_TABLES = tuple(_DDL)
+_QUANTILE_COLOURS = ("#d73027", "#fc8d59", "#8c8c8c", "#91bf5b", "#1a9850")  # Q1 red .. Q5 green
 _IR_NAMES = {"ic": "icir", "rank_ic": "rank_icir"}  # Qlib's names; other series get <name>_ir
 
 
@@ -312,9 +313,9 @@ def plot_evaluation(daily: Daily, path: Path, title: str) -> Path:
         top.set_ylabel("cumulative IC")
         top.set_title(title, fontsize=11)
         top.legend(loc="upper left")
-        colours = plt.get_cmap("RdYlGn")(np.linspace(0.05, 0.95, daily.quantiles.shape[1]))
         for i in range(daily.quantiles.shape[1]):
-            bottom.plot(x, cumulative(daily.quantiles[:, i]), color=colours[i], lw=1, label=f"Q{i + 1}")
+            colour = _QUANTILE_COLOURS[i % len(_QUANTILE_COLOURS)]
+            bottom.plot(x, cumulative(daily.quantiles[:, i]), color=colour, lw=1, label=f"Q{i + 1}")
         bottom.plot(x, cumulative(daily.top_minus_bottom), color="black", lw=1.6, label="top − bottom")
         bottom.axhline(0, color="grey", lw=0.6)
         bottom.set_ylabel("cumulative mean forward return")

@@ -1,6 +1,7 @@
 """A finished run opened to score data: what ``fstore evaluate`` and ``fstore predict`` share.
 
-    open_run        the run's ``train_runs`` row, best checkpoint and model (best weights) on a device
+    open_run        the run's ``train_runs`` row, best checkpoint and model (best weights) on a device,
+                    torch's CPU threads set as the run trained (``[train] threads``)
     run_symbols     the run's symbol → asset-ID map: recorded in its checkpoint, or (checkpoints written
                     before it was recorded) the warehouse's ``asset_ids_at(version)``
     fit_to_data     check the data against the run and say which row of the run's table each asset
@@ -75,6 +76,9 @@ def open_run(project: Project, db: Path, ref: str, device: str = "cpu") -> OpenR
     finally:
         con.close()
     ckpt = load_checkpoint(run_dir(project, row["run_id"]) / BEST)
+    threads = int(ckpt.get("train_config", {}).get("threads", 0) or 0)
+    if threads > 0:  # as the run trained: torch's default spins every core, slow on a busy machine
+        torch.set_num_threads(threads)
     dev = resolve_device(device)
     model = model_from_checkpoint(ckpt).to(dev)
     model.eval()
