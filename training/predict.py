@@ -39,7 +39,7 @@ import numpy as np
 from features.choices import LATEST_SPLIT
 from features.config import Project
 from features.errors import ConfigError, TrainingError
-from features.warehouse import connect, quote_ident, table_exists
+from features.warehouse import connect, table_exists
 
 MAX_AGE_DAYS = 7
 REASONS = ("retired", "added since the run", "no complete window", "stale")
@@ -219,21 +219,14 @@ def write_predictions(db: Path, result: Prediction) -> None:
     with writing(db) as con:
         ensure_table(con)
         con.execute("delete from predictions where run_id = ? and as_of = ?", [result.run_id, result.as_of])
-        con.executemany(
-            f"insert into {quote_ident('predictions')} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [[result.run_id, result.as_of, result.mapping_version, *_values(r), now] for r in result.rows],
-        )
-
-
-def read_predictions(con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt.date) -> list[tuple[Any, ...]]:
-    """(asset_id, symbol, ts, score, prob, rank) of one prediction, by rank."""
-    if not table_exists(con, "predictions"):
-        return []
-    return con.execute(
-        "select asset_id, symbol, ts, score, prob, rank from predictions where run_id = ? and as_of = ?"
-        " order by rank",
-        [run_id, as_of],
-    ).fetchall()
+        if result.rows:
+            con.executemany(
+                "insert into predictions values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    [result.run_id, result.as_of, result.mapping_version, *_values(r), now]
+                    for r in result.rows
+                ],
+            )
 
 
 __all__ = [
@@ -243,6 +236,5 @@ __all__ = [
     "PredictionRow",
     "ensure_table",
     "predict_run",
-    "read_predictions",
     "write_predictions",
 ]

@@ -171,3 +171,14 @@ def test_the_oracle_matches_a_numpy_recomputation(built: Path) -> None:
             rank_ics.append(np.corrcoef(_avg_ranks(score[m]), _avg_ranks(fwd[m]))[0, 1])
     assert oracle.summary["rank_ic_mean"] == pytest.approx(np.mean(rank_ics), rel=1e-6)
     assert oracle.summary["rank_ic_mean"] > 0.01 and oracle.auc > 0.5  # the planted signal is there
+
+
+def test_python_m_training_oracle_prints_the_figures(built: Path, capsys) -> None:
+    from training.oracle import main as oracle_main
+    from training.oracle import oracle_evaluation
+
+    assert oracle_main(["--project", str(built), "--kind", "return"]) == 0
+    out = capsys.readouterr().out
+    o = oracle_evaluation(load_project(built), kind="return")
+    assert f"oracle (return) on test: {o.samples} samples over {int(o.summary['dates'])} dates" in out
+    assert f"pooled AUC {o.auc:.4f}; per-date Rank IC mean {o.summary['rank_ic_mean']:.4f}" in out

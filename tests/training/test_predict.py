@@ -198,6 +198,13 @@ def test_assets_it_cannot_score_are_listed_with_their_reason(trained) -> None:
     assert "stale" not in again.unscored and 2 in {r.asset_id for r in again.rows}
 
 
+def test_a_date_before_any_complete_window_scores_nothing_and_says_so(trained) -> None:
+    project, run = trained
+    result = predict_run(project, run.run_id, as_of=dt.date(2015, 1, 3))  # windows need 5 rows
+    assert result.rows == [] and len(result.unscored["no complete window"]) == 18
+    assert planted.query(project.root, "select count(*) from predictions") == [(0,)]
+
+
 def test_predict_refuses_a_run_trained_on_other_features(trained) -> None:
     project, run = trained
     _write(
@@ -292,9 +299,10 @@ def test_another_major_version_or_a_renumbered_mapping_is_refused(trained, capsy
         predict_run(project, run.run_id)
     with pytest.raises(MappingError, match="FLA0 0 -> 1"):
         run_training(project, epochs=1, init_from=run.run_id)
-    assert main(["evaluate", run.run_id, "--project", str(project.root)]) == 1
-    err = capsys.readouterr().err
-    assert "another ID now" in err and "Traceback" not in err
+    for command in (["evaluate", run.run_id], ["train", "--init-from", run.run_id, "--no-progress"]):
+        assert main([*command, "--project", str(project.root)]) == 1
+        err = capsys.readouterr().err
+        assert "FLA0 0 -> 1" in err and "Traceback" not in err
 
 
 def test_a_checkpoint_without_a_symbol_map_uses_the_warehouse_history(trained) -> None:
