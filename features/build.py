@@ -32,6 +32,7 @@ class BuildContext:
     project: Project
     db: Path
     select: Sequence[str] = ()
+    exclude: Sequence[str] = ()
     full_refresh: bool = False
     quiet: bool = False
     run_tests: bool = True
@@ -111,6 +112,7 @@ def build_models(ctx: BuildContext) -> None:
         ctx.project,
         ctx.dag,
         select=ctx.select,
+        exclude=ctx.exclude,
         full_refresh=ctx.full_refresh,
         run_tests=ctx.run_tests,
         report=None if ctx.quiet else reporter(ctx.console),
@@ -160,6 +162,7 @@ def run_build(
     *,
     db: str | Path | None = None,
     select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
     full_refresh: bool = False,
     quiet: bool = False,
     run_tests: bool = True,
@@ -167,6 +170,8 @@ def run_build(
     spark_master: str | None = None,
 ) -> BuildResult:
     """Run every step; raise BuildError / DataTestError (with ``.result``) when models or tests fail.
+
+    ``select`` / ``exclude``: dbt-style selectors (:func:`features.models.dag.select`); none = every model.
 
     ``engine`` names an entry of :data:`features.engines.ENGINES` (ConfigError otherwise, before the
     warehouse is opened). The sources are refreshed in the warehouse as usual whatever the engine;
@@ -182,6 +187,7 @@ def run_build(
         project=project,
         db=Path(db) if db is not None else project.warehouse_path,
         select=tuple(select),
+        exclude=tuple(exclude),
         full_refresh=full_refresh,
         quiet=quiet,
         run_tests=run_tests,

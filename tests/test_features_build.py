@@ -132,7 +132,7 @@ def test_feature_params_step_writes_the_features_section_once_per_change(tiny_pr
     toml = tiny_project / "config" / "project.toml"
     con = duckdb.connect()
     refresh_feature_params(con, load_project(tiny_project))
-    assert con.execute(f"select * from {PARAMS_NAME}").fetchall() == [(1,)]  # the default horizon
+    assert con.execute(f"select horizon from {PARAMS_NAME}").fetchall() == [(1,)]  # the default horizon
     version = source_version(con, PARAMS_NAME)
     con.execute(f"update {PARAMS_NAME} set horizon = 99")  # unchanged settings: the table is not rewritten
     refresh_feature_params(con, load_project(tiny_project))

@@ -115,9 +115,7 @@ def training_set_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
     """Fingerprint of ``training_set``: the build engine's record of it, else the warehouse toolkit's
     content fingerprint (row count + sum of row hashes)."""
     if not table_exists(con, TRAINING_SET):
-        raise WarehouseError(
-            "the warehouse has no training_set yet", hint="run `fstore build` (or `make build`) first"
-        )
+        raise WarehouseError("the warehouse has no training_set yet", hint="run `fstore build` first")
     return _recorded_fingerprint(con, TRAINING_SET) or relation_fingerprint(con, quote_ident(TRAINING_SET))
 
 

@@ -14,6 +14,9 @@ are imported inside the handlers that need them, so ``fstore --help`` and ``fsto
     train.py      train, runs, evaluate, predict, embeddings
     docs.py       docs generate | serve
 
+``--project DIR`` and ``--db FILE`` (:data:`GLOBAL_OPTIONS`) may come before the command as well as
+after it, as in dbt: ``fstore --project p build`` is ``fstore build --project p``.
+
 A new command is a handler and a :class:`~features.cli.common.Command` in one of those modules (or
 a new one) plus one line in :data:`COMMANDS`, the table :func:`build_parser` reads, in the order
 ``fstore --help`` lists them.
@@ -51,6 +54,19 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
+# options a command takes after its name that may also come before it: (flag, metavar, help)
+GLOBAL_OPTIONS: tuple[tuple[str, str, str], ...] = (
+    ("--project", "DIR", "project folder, for any command (default: walk up from the current directory)"),
+    ("--db", "FILE", "warehouse file, for any command (default: paths.warehouse in config/project.toml)"),
+)
+
+
+def _global_dest(flag: str) -> str:
+    """Where the parser keeps a global option given before the command (the command's own is kept apart:
+    a subparser would overwrite a shared one with its default)."""
+    return "global_" + flag.lstrip("-")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``fstore`` parser with every command of :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(
@@ -58,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="fstore: a dbt-style SQL + Python feature store for training one network on many assets.",
     )
     parser.add_argument("--version", action="version", version="fstore 0.1.0")
+    for flag, metavar, text in GLOBAL_OPTIONS:
+        parser.add_argument(flag, dest=_global_dest(flag), metavar=metavar, help=text)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         add_command(sub, command)
@@ -81,10 +99,25 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
     return int(code or 0)
 
 
+def _apply_global_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Give the command each global option written before it, unless it was also written after it
+    (the later one wins); one the command does not take is a usage error, as it would be after it."""
+    for flag, _metavar, _help in GLOBAL_OPTIONS:
+        value = getattr(args, _global_dest(flag))
+        name = flag.lstrip("-")
+        if value is None or args.command is None or getattr(args, f"{args.command}_command", "") is None:
+            continue  # no option; or no command, or a group without its subcommand: help is printed
+        if not hasattr(args, name):
+            parser.error(f"`fstore {args.command}` does not take {flag}")
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``fstore …``: parse ``argv`` (default: the command line), run the command, return its exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _apply_global_options(parser, args)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
@@ -92,4 +125,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(handler, args)
 
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "GLOBAL_OPTIONS", "build_parser", "main"]

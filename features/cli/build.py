@@ -56,6 +56,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         project,
         db=warehouse_path(args, project),
         select=tuple(args.select or ()),
+        exclude=tuple(getattr(args, "exclude", None) or ()),
         full_refresh=args.full_refresh,
         quiet=args.quiet,
         run_tests=not args.no_tests,
@@ -78,10 +79,13 @@ def _model_row(dag: Dag, name: str) -> tuple[str, ...]:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
+    from features.models.dag import select
+
     project = load(args)
     dag = project_dag(project, warehouse_path(args, project))
     header = ("model", "kind", "materialized", "tags", "window", "upstream")
-    rows = [_model_row(dag, name) for name in dag.order]
+    names = select(dag, args.select or (), args.exclude or ())
+    rows = [_model_row(dag, name) for name in names]
     widths = [max(len(r[i]) for r in [(*header[:5], ""), *rows]) for i in range(5)]
     for row in [header, *rows]:
         print("  ".join(v.ljust(w) for v, w in zip(row[:5], widths, strict=True)) + "  " + row[5])
@@ -141,16 +145,22 @@ def _warehouse_columns(db: Path) -> Callable[[str], list[str] | None] | None:
 def cmd_test(args: argparse.Namespace) -> int:
     from features.artifacts import write_manifest, write_run_results
     from features.errors import DataTestError
+    from features.models.dag import select
     from features.models.progress import reporter
-    from features.models.runner import run_tests
+    from features.models.runner import refuse_unbuilt, run_tests
     from features.warehouse import connect
 
     project = load(args)
     db = warehouse_path(args, project)
     dag = project_dag(project, db)
+    specs, exclude = tuple(args.select or ()), tuple(args.exclude or ())
+    if not db.exists():  # refused here, before connecting would create an empty warehouse
+        refuse_unbuilt(dag, select(dag, specs, exclude), (), where=f" (no warehouse at {db})")
+        print("0 test(s) passed (no selected model has data tests)")
+        return 0
     with connect(db) as con:
         try:
-            result = run_tests(con, project, dag, select=tuple(args.select or ()), report=reporter(console()))
+            result = run_tests(con, project, dag, select=specs, exclude=exclude, report=reporter(console()))
         except DataTestError as err:  # the results are worth keeping for CI, failures included
             write_run_results(project, err.result, command="test")  # type: ignore[attr-defined]
             raise
@@ -177,18 +187,31 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     return 0
 
 
+SELECTION_ARGS = (
+    arg(
+        "--select",
+        "-s",
+        nargs="+",
+        action="extend",
+        metavar="SPEC",
+        help="models to take: name, tag:x, path:sql/marts; +x (with ancestors), x+ (descendants), "
+        "2+x / x+1 (that many levels), @x; a,b = both; several values or flags = any (docs/models.md)",
+    ),
+    arg(
+        "--exclude",
+        nargs="+",
+        action="extend",
+        metavar="SPEC",
+        help="models to leave out of the selection (same syntax as --select)",
+    ),
+)
+
 BUILD = Command(
     "build",
     "build models (only what changed) and run their data tests",
     cmd_build,
     args=(
-        arg(
-            "--select",
-            "-s",
-            action="append",
-            metavar="SPEC",
-            help="name, +name (with ancestors), name+ (with descendants), tag:x; repeatable",
-        ),
+        *SELECTION_ARGS,
         arg("--full-refresh", action="store_true", help="rebuild selected models from scratch"),
         arg("--quiet", "-q", action="store_true", help="no progress output (errors still printed)"),
         arg("--no-tests", action="store_true", help="skip data tests"),
@@ -205,7 +228,7 @@ BUILD = Command(
         ),
     ),
 )
-LS = Command("ls", "list models with kind, materialization and upstreams", cmd_ls)
+LS = Command("ls", "list models with kind, materialization and upstreams", cmd_ls, args=SELECTION_ARGS)
 DAG = Command(
     "dag", "print the model graph", cmd_dag, args=(arg("--format", choices=DAG_FORMATS, default="text"),)
 )
@@ -220,7 +243,7 @@ TEST = Command(
     "test",
     "run data tests of built models",
     cmd_test,
-    args=(arg("--select", "-s", action="append", metavar="SPEC", help="as for build; repeatable"),),
+    args=SELECTION_ARGS,
 )
 LINEAGE = Command(
     "lineage",
@@ -236,6 +259,7 @@ __all__ = [
     "DAG_FORMATS",
     "LINEAGE",
     "LS",
+    "SELECTION_ARGS",
     "TEST",
     "cmd_build",
     "cmd_compile",

@@ -1,19 +1,28 @@
 """The model graph: edges from table references, topological order, cycles and selection.
 
-Selection specs (several may be given; the result is their union, built in topological order):
+Selection works as in dbt (``--select`` / ``--exclude``; the full reference is docs/models.md). A
+value is one or more terms separated by spaces (the union); a term joins selectors with commas (their
+intersection). A selector is a method and graph operators around it:
 
-    name        that model
-    +name       it and every ancestor model
-    name+       it and every descendant model
-    +name+      both
-    tag:x       every model tagged x (``+tag:x`` / ``tag:x+`` widen it the same way)
+    name            that model
+    tag:x           every model tagged x
+    path:sql/marts  every model whose file is under that folder (relative to the project root), or that file
+    +sel  sel+      with every ancestor / every descendant (``+sel+`` both)
+    2+sel  sel+1    ancestors / descendants up to that many edges away
+    @sel            with its descendants and every ancestor of those (what a rebuild of sel needs)
+
+The selection is the union of ``--select`` terms (every model when there are none) minus the union of
+``--exclude`` terms, in topological order.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from features.errors import ConfigError, ModelError
 from features.models.discovery import Model
@@ -36,25 +45,14 @@ class Dag:
         return {k: tuple(sorted(v)) for k, v in out.items()}
 
     def ancestors(self, name: str) -> set[str]:
-        return _closure(name, self.upstream)
+        return _reach({name}, self.upstream, None)
 
     def descendants(self, name: str) -> set[str]:
-        return _closure(name, self.downstream())
+        return _reach({name}, self.downstream(), None)
 
     @property
     def all_sources(self) -> tuple[str, ...]:
         return tuple(sorted({s for srcs in self.sources.values() for s in srcs}))
-
-
-def _closure(start: str, edges: dict[str, tuple[str, ...]]) -> set[str]:
-    seen: set[str] = set()
-    stack = list(edges.get(start, ()))
-    while stack:
-        node = stack.pop()
-        if node not in seen:
-            seen.add(node)
-            stack.extend(edges.get(node, ()))
-    return seen
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
@@ -135,37 +133,102 @@ def build_dag(models: dict[str, Model]) -> Dag:
     return Dag(models, upstream, sources, topological_order(models, upstream))
 
 
-def select(dag: Dag, specs: Sequence[str]) -> tuple[str, ...]:
-    """The models named by selection ``specs`` (all when empty), in topological order."""
-    if not specs:
-        return dag.order
-    chosen: set[str] = set()
-    for raw in specs:
-        for spec in raw.split():
-            chosen |= _select_one(dag, spec)
+def select(dag: Dag, specs: Sequence[str], exclude: Sequence[str] = ()) -> tuple[str, ...]:
+    """The models named by selection ``specs`` (all when empty) less those named by ``exclude``, in
+    topological order. An unknown name, tag or path is a ConfigError saying which flag named it."""
+    chosen = _union(dag, specs, "--select") if specs else set(dag.order)
+    if exclude:
+        chosen -= _union(dag, exclude, "--exclude")
     return tuple(n for n in dag.order if n in chosen)
 
 
-def _select_one(dag: Dag, spec: str) -> set[str]:
-    up, down = spec.startswith("+"), spec.endswith("+")
-    core = spec.strip("+")
-    if core.startswith("tag:"):
-        tag = core[4:]
-        base = {n for n, m in dag.models.items() if tag in m.header.tags}
-        if not base:
-            tags = {t for m in dag.models.values() for t in m.header.tags}
-            raise ConfigError(f"--select {spec}: no model is tagged `{tag}`{did_you_mean(tag, tags)}")
-    else:
-        if core not in dag.models:
-            raise ConfigError(f"--select {spec}: no model named `{core}`{did_you_mean(core, dag.models)}")
-        base = {core}
-    out = set(base)
-    for name in base:
-        if up:
-            out |= dag.ancestors(name)
-        if down:
-            out |= dag.descendants(name)
+def _union(dag: Dag, values: Sequence[str], flag: str) -> set[str]:
+    """Every model a space-separated term of ``values`` names; a term's comma-joined selectors intersect."""
+    out: set[str] = set()
+    for value in values:
+        for term in value.split():
+            parts = [_select_one(dag, part, flag) for part in term.split(",")]
+            out |= set.intersection(*parts)
     return out
+
+
+# [@][n]+ method [+[n]]: the graph operators around one selector (digits: a depth limit)
+_SELECTOR = re.compile(
+    r"(?P<at>@)?(?:(?P<up_depth>\d*)(?P<up>\+))?(?P<core>[^+@]+?)(?:(?P<down>\+)(?P<down_depth>\d*))?"
+)
+
+
+def _select_one(dag: Dag, spec: str, flag: str) -> set[str]:
+    """The models one selector names, with its graph operators applied."""
+    match = _SELECTOR.fullmatch(spec)
+    if match is None or (match["at"] and (match["up"] or match["down"])):
+        raise ConfigError(
+            f"{flag} {spec!r}: not a selector",
+            hint="write name, tag:x or path:folder, optionally as +x, x+, 2+x, x+1 or @x",
+        )
+    base = _method(dag, match["core"], f"{flag} {spec}")
+    upstream, downstream = dag.upstream, dag.downstream()
+    out = set(base)
+    if match["at"]:
+        out |= _reach(base, downstream, None)
+        out |= _reach(out, upstream, None)
+    if match["up"]:
+        out |= _reach(base, upstream, int(match["up_depth"]) if match["up_depth"] else None)
+    if match["down"]:
+        out |= _reach(base, downstream, int(match["down_depth"]) if match["down_depth"] else None)
+    return out
+
+
+def _method(dag: Dag, core: str, where: str) -> set[str]:
+    """The models a selector's method part names: ``tag:x``, ``path:p`` or a model name."""
+    method, _, value = core.partition(":")
+    if not value:
+        method, value = "", core
+    if method == "tag":
+        found = {n for n, m in dag.models.items() if value in m.header.tags}
+        if not found:
+            tags = {t for m in dag.models.values() for t in m.header.tags}
+            raise ConfigError(f"{where}: no model is tagged `{value}`{did_you_mean(value, tags)}")
+        return found
+    if method == "path":
+        found = {n for n, m in dag.models.items() if _under(m, value)}
+        if not found:
+            raise ConfigError(
+                f"{where}: no model file is under `{value}`",
+                hint="path: is relative to the project root, e.g. path:sql/marts or path:models/labels.py",
+            )
+        return found
+    if method:
+        raise ConfigError(
+            f"{where}: unknown selector method `{method}:`", hint="use tag:x, path:folder or a model name"
+        )
+    if core not in dag.models:
+        raise ConfigError(f"{where}: no model named `{core}`{did_you_mean(core, dag.models)}")
+    return {core}
+
+
+def _under(model: Model, folder: str) -> bool:
+    """Whether the model's file is ``folder`` or lies under it (``folder`` relative to the project
+    root, or absolute)."""
+    target = PurePath(os.path.normpath(folder))
+    if target.is_absolute():
+        file = PurePath(model.path) if model.path is not None else None
+    else:
+        file = PurePath(model.file)
+    want = tuple(p for p in target.parts if p != ".")
+    return file is not None and file.parts[: len(want)] == want
+
+
+def _reach(start: set[str], edges: dict[str, tuple[str, ...]], depth: int | None) -> set[str]:
+    """Nodes reachable from ``start`` along ``edges`` in at most ``depth`` steps (None: any number)."""
+    seen: set[str] = set()
+    frontier = set(start)
+    steps = 0
+    while frontier and (depth is None or steps < depth):
+        frontier = {e for n in frontier for e in edges.get(n, ())} - seen
+        seen |= frontier
+        steps += 1
+    return seen
 
 
 def to_text(dag: Dag) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from features.errors import FstoreError, ModelError
 from features.models.checks import DataTest, parse_test
 from features.models.headers import Header, HeaderTest, parse_header
+from features.models.seeds import resolve_paths
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 
 CACHE_FILE = "fstore_parse_cache.json"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-CACHE_VERSION = "3"  # bump when parsing learns more (3: the leakage lint knows more patterns)
+CACHE_VERSION = "4"  # bump when parsing learns more (4: the lint knows more patterns, exact extents)
+_PARSED = {"refs", "hash", "back", "ahead", "refresh_problem", "leaks"}  # what parse_sql returns
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Model:
     tests: tuple[DataTest, ...] = field(default_factory=tuple)
     stateful: bool = False  # python: takes `this`, its own last rows, and continues from them
     ahead_from: str | None = None  # python label: "relation.column" holding its lookahead in rows
+    refresh_problem: str = ""  # why no incremental refresh of this SQL can be exact ('': none)
 
     @property
     def materialized(self) -> str:
@@ -138,16 +141,19 @@ def syntax_error(err: Exception, text: str, file: str) -> ModelError:
     return ModelError(message, file=file, line=line, column=col)
 
 
-def parse_sql(text: str, file: str, time_column: str | None = None) -> dict[str, Any]:
+def parse_sql(
+    text: str, file: str, time_column: str | None = None, partition_by: str | None = None
+) -> dict[str, Any]:
     """Parse one model's SQL: upstream refs, normalised hash, window extent, look-aheads.
 
-    ``time_column`` (from the header) lets windows partitioned by it count as reading one time only.
+    ``time_column`` and ``partition_by`` (from the header) are what rows are counted in: time order
+    within the model's partitions.
     """
     import sqlglot
     from sqlglot import exp
 
     from features.models.leakage import find_leaks
-    from features.models.lookback import query_extent
+    from features.models.lookback import analyse
 
     try:
         statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
@@ -176,13 +182,14 @@ def parse_sql(text: str, file: str, time_column: str | None = None) -> dict[str,
         line = meta.get("line")
         col = meta["col"] - len(table.name) + 1 if "col" in meta else None
         refs.setdefault(table.name, (line, col))
-    extent = query_extent(query, time_column)
+    reach = analyse(query, time_column, (partition_by,) if partition_by else ())
     normalised = query.sql(dialect="duckdb", comments=False)
     return {
         "refs": [[name, line, col] for name, (line, col) in refs.items()],
         "hash": hashlib.sha256(normalised.encode()).hexdigest(),
-        "back": extent.back,
-        "ahead": extent.ahead,
+        "back": reach.extent.back,
+        "ahead": reach.extent.ahead,
+        "refresh_problem": reach.problem,
         "leaks": [list(leak) for leak in find_leaks(query, time_column)],
     }
 
@@ -195,10 +202,10 @@ def _sql_model(path: Path, root: Path, cache: ParseCache, keep: set[str]) -> Mod
     key = "sql:" + hashlib.sha256(raw).hexdigest()
     keep.add(key)
     info = cache.get(key)
-    if info is None:
-        info = parse_sql(text, file, header.time_column)
+    if info is None or not info.keys() >= _PARSED:  # a key missing: written by another fstore
+        info = parse_sql(text, file, header.time_column, header.partition_by)
         cache.put(key, info)
-    sql = text.strip().rstrip(";").strip()
+    sql = resolve_paths(text.strip().rstrip(";").strip(), root)  # read_csv('seeds/x.csv'): from the root
     return Model(
         name=path.stem,
         kind="sql",
@@ -208,6 +215,7 @@ def _sql_model(path: Path, root: Path, cache: ParseCache, keep: set[str]) -> Mod
         code_hash=info["hash"],
         back=info["back"],
         ahead=info["ahead"],
+        refresh_problem=info["refresh_problem"],
         leaks=tuple((line, msg) for line, msg in info["leaks"]),
         sql=sql,
         path=path,

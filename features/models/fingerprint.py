@@ -1,6 +1,8 @@
 """Fingerprints: what a model's relation is built from, so an unchanged model is not rebuilt.
 
-    definition  = hash(normalised SQL or Python source, settings, upstream definitions, source names)
+    definition  = hash(normalised SQL or Python source, settings, the rows it reads back and ahead,
+                       upstream definitions, source names,
+                       content of the files the SQL reads, if any: features.models.seeds)
     fingerprint = hash(definition, upstream fingerprints, source data versions)
 
 A model whose fingerprint matches the stored one is up to date. An incremental model whose *definition*
@@ -28,7 +30,27 @@ def digest(*parts: object) -> str:
 
 
 def definition(model: Model, upstream_definitions: list[str], sources: list[str]) -> str:
-    return digest("def", model.kind, model.code_hash, model.header.settings(), upstream_definitions, sources)
+    """What the model computes: a changed definition rebuilds it (and an incremental one) in full.
+
+    A model reading files (``read_csv('seeds/x.csv')``) has their content in it, so editing a seed
+    rebuilds the model and its descendants; a model reading none has no file part."""
+    from features.models.seeds import files_digest
+
+    files = files_digest(model.sql) if model.kind == "sql" else None
+    read = ("files", files) if files is not None else ()
+    # the derived extent counts too: when fstore learns to read a model's SQL differently, rows an
+    # incremental refresh planned with the old extent are rebuilt rather than trusted
+    extent = (model.lookback, model.ahead)
+    return digest(
+        "def",
+        model.kind,
+        model.code_hash,
+        model.header.settings(),
+        extent,
+        upstream_definitions,
+        sources,
+        *read,
+    )
 
 
 def fingerprint(definition_fp: str, upstream_fingerprints: list[str], source_versions: list[str]) -> str:

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features.errors import BuildError, DataTestError, FstoreError
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from features.config import Project
     from features.engines.base import Engine
     from features.models.dag import Dag
+    from features.models.discovery import Model
     from features.models.materialize import Step
 
 
@@ -45,14 +47,16 @@ def build_models(
     dag: Dag,
     *,
     select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
     full_refresh: bool = False,
     run_tests: bool = True,
     report: Reporter | None = None,
     raise_on_failure: bool = True,
     engine: Engine | None = None,
 ) -> BuildResult:
-    """Build the selected models of a validated DAG on ``engine`` (default: DuckDB in the warehouse
-    ``con``); run their data tests; log the build (stateful engines).
+    """Build the selected models (``select`` less ``exclude``, see :func:`features.models.dag.select`) of
+    a validated DAG on ``engine`` (default: DuckDB in the warehouse ``con``); run their data tests; log
+    the build (stateful engines).
 
     Raises BuildError (models failed; ``err.result`` holds the BuildResult) or DataTestError (tests of
     error severity failed) after everything that could run has run and been logged; an engine that
@@ -66,7 +70,7 @@ def build_models(
     if engine.stateful:
         st.ensure_tables(con)
     try:
-        order = engine.start(dag, select_models(dag, select))
+        order = engine.start(dag, select_models(dag, select, exclude))
         p = plan(con, engine, dag, order, full_refresh=full_refresh)
         bad = _build_in_order(con, engine, dag, p, order, result, emit)
         if run_tests:
@@ -77,10 +81,15 @@ def build_models(
         engine.close()
     result.ended_at = datetime.now()
     if engine.stateful:
-        _log(con, result, select, full_refresh)
+        _log(con, result, _selection_text(select, exclude), full_refresh)
     if raise_on_failure:
         raise_for_result(result)
     return result
+
+
+def _selection_text(select: Sequence[str], exclude: Sequence[str]) -> list[str]:
+    """The selection as build_runs.selected records it: ``a +b --exclude c``."""
+    return [*select, "--exclude", *exclude] if exclude else list(select)
 
 
 def default_engine(con: duckdb.DuckDBPyConnection, project: Project) -> Engine:
@@ -117,7 +126,7 @@ def _build_in_order(
             execute(con, engine, dag, p, run, result.build_id)
             run.status = "success"
         except Exception as exc:  # any failure of one model: record it, skip its descendants, go on
-            run.status, run.error = "failed", error_text(exc)
+            run.status, run.error = "failed", error_text(exc, dag.models[name])
             bad.add(name)
         run.seconds = time.perf_counter() - t0
         emit("done", run)
@@ -170,10 +179,40 @@ def _save_state(
     st.save_state(con, model.name, model.kind, model.materialized, state, build_id, total)
 
 
-def error_text(exc: BaseException) -> str:
-    """The text recorded for a failed model: an FstoreError's message, else the type and message."""
+def error_text(exc: BaseException, model: Model | None = None) -> str:
+    """The text recorded for a failed model, led by where it failed: ``sql/marts/x.sql: model x failed:
+    BinderException: …``; for a Python model ``models/x.py:LINE``, the line of its file where it raised
+    (from the traceback), else its ``@model`` line. An FstoreError that names a file already says where."""
     text = str(exc).strip()
-    return text if isinstance(exc, FstoreError) else f"{type(exc).__name__}: {text}"
+    if not isinstance(exc, FstoreError):
+        text = f"{type(exc).__name__}: {text}"
+    if model is None or (isinstance(exc, FstoreError) and exc.file == model.file):
+        return text
+    where = model.file
+    if model.kind == "python":
+        where += f":{_raised_at(exc, model) or model.python_line}"
+    return f"{where}: model {model.name} failed: {text}"
+
+
+def _raised_at(exc: BaseException, model: Model) -> int | None:
+    """The last line of the model's own file in the traceback of ``exc`` (or of the error it wraps)."""
+    if model.path is None:
+        return None
+    file = str(model.path.resolve())
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        line = None
+        tb = error.__traceback__
+        while tb is not None:
+            if str(Path(tb.tb_frame.f_code.co_filename).resolve()) == file:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        if line is not None:
+            return line
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _skip_after_failed_upstream(
@@ -226,22 +265,36 @@ def run_tests(
     dag: Dag,
     *,
     select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
     report: Reporter | None = None,
     engine: Engine | None = None,
 ) -> BuildResult:
-    """Run the data tests of the selected models now (no cache), log them, raise DataTestError on failure."""
+    """Run the data tests of the selected models now (no cache), log them, raise DataTestError on
+    failure, or before running anything when a selected model with tests is not built."""
     from features.models.dag import select as select_models
 
     engine = engine or default_engine(con, project)
+    names = select_models(dag, select, exclude)
+    refuse_unbuilt(dag, names, engine.relations())
     st.ensure_tables(con)
     result = BuildResult(uuid.uuid4().hex[:12], datetime.now())
-    existing = engine.relations()
-    names = [n for n in select_models(dag, select) if n in existing]
     _run_tests(con, engine, dag, result, names, {}, set(), report or _silent)
     result.ended_at = datetime.now()
-    _log(con, result, select, False, kind="test")
+    _log(con, result, _selection_text(select, exclude), False, kind="test")
     raise_for_result(result)
     return result
+
+
+def refuse_unbuilt(dag: Dag, names: Sequence[str], built: Collection[str], where: str = "") -> None:
+    """DataTestError naming every model of ``names`` that has data tests but no relation in ``built``:
+    testing a model that is not there must not pass as "0 tests"."""
+    missing = [n for n in names if dag.models[n].tests and n not in built]
+    if missing:
+        raise DataTestError(
+            f"cannot test {len(missing)} model(s) that are not built{where}: {', '.join(missing)}",
+            model=missing[0],
+            hint="run `fstore build` first (or `fstore build --select` those models)",
+        )
 
 
 def _log(
@@ -301,7 +354,9 @@ def raise_for_result(result: BuildResult) -> None:
         for r in result.runs:
             if r.status in ("failed", "skipped"):
                 first = (r.error or "").splitlines()[0] if r.error else ""
-                lines.append(f"  {r.model}: {r.status}: {first}")
+                # a failure's text leads with the model's file and names the model (error_text)
+                named = r.status == "failed" and (f"model {r.model} " in first or f"`{r.model}`" in first)
+                lines.append(f"  {first}" if named else f"  {r.model}: {r.status}: {first}")
         if result.failed_tests:
             lines.append(f"and {len(result.failed_tests)} data test(s) failed")
         err = BuildError("\n".join(lines), model=result.failed[0] if result.failed else None)
@@ -325,5 +380,6 @@ __all__ = [
     "execute",
     "plan",
     "raise_for_result",
+    "refuse_unbuilt",
     "run_tests",
 ]

@@ -1,8 +1,9 @@
 """Validate a whole project before anything runs, and report every problem at once.
 
 Checks: discovery problems (syntax, headers, duplicates), references to unknown relations (with "did
-you mean"), Python parameters that name no relation, cycles, incremental settings, and the leakage
-lint (look-aheads in models not marked ``-- label: true``).
+you mean"), Python parameters that name no relation, cycles, incremental settings (and incremental SQL
+no refresh can follow exactly, found by :mod:`features.models.lookback`), and the leakage lint
+(look-aheads in models not marked ``-- label: true``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ def _settings_problems(model: Model) -> list[FstoreError]:
         return [
             ModelError(
                 f"incremental model `{model.name}` needs a time_column (e.g. `-- time_column: ts`)",
+                file=model.file,
+                line=line,
+                model=model.name,
+            )
+        ]
+    if h.materialized == "incremental" and model.refresh_problem:
+        return [
+            ModelError(
+                f"incremental model `{model.name}` cannot be refreshed exactly: {model.refresh_problem}",
                 file=model.file,
                 line=line,
                 model=model.name,

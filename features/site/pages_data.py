@@ -216,7 +216,7 @@ def _run_config(run: dict[str, Any]) -> dict[str, Any]:
 def runs_page(data: SiteData) -> str:
     if not data.runs:
         body = "<h1>Training runs</h1>" + hint(
-            "No training runs yet. Train one with <code>fstore train</code> (or <code>make train</code>),"
+            "No training runs yet. Train one with <code>fstore train</code>,"
             " then run <code>fstore docs generate</code> again."
         )
         return page(data.site, active="runs", title="Runs", body=body)

@@ -218,7 +218,10 @@ def test_a_failing_model_on_any_engine_is_recorded_and_its_descendants_skipped(
     result = info.value.result  # type: ignore[attr-defined]
     assert (result.built, result.failed, result.skipped) == (["stg"], ["broken"], ["after_broken"])
     assert "no_such_column" in str(info.value)
-    assert result.runs[1].error.startswith("BinderException: Binder Error")  # foreign errors keep their type
+    # led by the model's file; foreign errors keep their type
+    assert result.runs[1].error.startswith(
+        "sql/broken.sql: model broken failed: BinderException: Binder Error"
+    )
 
 
 def test_an_unknown_engine_names_the_registered_ones(

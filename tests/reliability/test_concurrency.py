@@ -42,7 +42,9 @@ def test_second_build_fails_fast_while_first_finishes(tmp_path: Path) -> None:
     assert "locked by another" in second.stderr and "warehouse.duckdb" in second.stderr
     assert f"process {first.pid}" in second.stderr
     assert "Traceback" not in second.stderr
-    assert elapsed < 3.0  # interpreter start included; the lock check itself is immediate
+    # it did not wait for the first build (still running when it ended, asserted above); the bound only
+    # catches a retry loop, with room for interpreter start on a loaded 2-core machine
+    assert elapsed < 20.0
     assert query.returncode != 0 and "locked" in query.stderr
     assert first.returncode == 0, err
     con = duckdb.connect(str(db), read_only=True)

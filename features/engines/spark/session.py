@@ -21,7 +21,8 @@ def require_pyspark() -> None:
         import pyspark  # noqa: F401
     except ImportError:
         raise SparkError(
-            "the Spark engine needs pyspark", hint="pip install -e '.[spark]' (or `make spark-setup`)"
+            "the Spark engine needs pyspark",
+            hint="install the spark extra: pip install 'fstore[spark]' (in this repo: `make spark-setup`)",
         ) from None
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         raise SparkError("the Spark engine needs Java 17 (no `java` on PATH and no JAVA_HOME)")
