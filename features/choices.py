@@ -8,6 +8,8 @@ it costs nothing, so ``fstore --help`` stays fast.
 from __future__ import annotations
 
 SPLITS = ("train", "valid", "test")  # loader splits, in time order
+LATEST_SPLIT = "latest"  # the newest complete window per asset, label not required (prediction)
+LOADER_SPLITS = (*SPLITS, LATEST_SPLIT)  # what WindowDataset loads; a run trains on SPLITS
 NORMALIZE_MODES = ("global", "per_asset", "none")  # [loader] normalize
 MISSING_MODES = ("drop", "fill")  # [loader] missing
 ENCODERS = ("gru", "lstm", "tcn")  # [model] encoder
@@ -24,6 +26,8 @@ __all__ = [
     "DEVICES",
     "DOCS_PORT",
     "ENCODERS",
+    "LATEST_SPLIT",
+    "LOADER_SPLITS",
     "MISSING_MODES",
     "NORMALIZE_MODES",
     "OUTPUT_FORMATS",

@@ -46,6 +46,7 @@ COMMANDS = [
     "train",
     "runs",
     "evaluate",
+    "predict",
     "embeddings",
     "docs",
 ]

@@ -3,13 +3,16 @@
 A checkpoint is a plain dict of tensors and JSON-able values (``torch.load(weights_only=True)`` reads
 it): the model and optimizer state, the best weights, the loop's progress, the RNG state, and what
 the run was trained on (configs, loader options, mapping version, ``num_embeddings``, dataset
-fingerprint, feature names, normalisation statistics) so that resume, ``--init-from`` and evaluate
-can refuse data the model was not trained on. Files are written whole (temp file, fsync, rename).
+fingerprint, feature names, normalisation statistics, and ``asset_symbols``: the symbol → asset-ID
+map of the run's mapping version) so that resume, ``--init-from``, evaluate and predict can refuse
+data the model was not trained on, and carry the run's embedding rows to a later mapping by symbol.
+Files are written whole (temp file, fsync, rename).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +57,13 @@ def checkpoint_payload(
     state: Any,
     optimizer: torch.optim.Optimizer,
     init_from: str | None,
+    assets: Sequence[tuple[Any, ...]] | None = None,
 ) -> dict[str, Any]:
-    """Everything a checkpoint holds, for ``model`` after the epochs ``state`` (a FitState) counts."""
+    """Everything a checkpoint holds, for ``model`` after the epochs ``state`` (a FitState) counts.
+
+    ``assets``: ``dim_symbol`` rows (asset_id, symbol, …) of the data's mapping version, recorded as
+    ``asset_symbols`` (None for a warehouse without ``dim_symbol``).
+    """
     best = state.best_state
     return {
         "format": CHECKPOINT_FORMAT,
@@ -79,7 +87,14 @@ def checkpoint_payload(
         "feature_names": list(dataset.feature_names),
         "norm_stats": dataset.stats.to_dict(),
         "init_from": init_from,
+        "asset_symbols": symbol_map(assets or (), dataset.num_embeddings),
     }
+
+
+def symbol_map(assets: Sequence[tuple[Any, ...]], num_embeddings: int) -> dict[str, int] | None:
+    """symbol → asset_id of the ``dim_symbol`` rows (asset_id, symbol, …) that fit the table; None when none."""
+    found = {str(row[1]): int(row[0]) for row in assets if row[1] and 0 <= int(row[0]) < num_embeddings}
+    return found or None
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -124,4 +139,5 @@ __all__ = [
     "model_kwargs",
     "run_dir",
     "save_checkpoint",
+    "symbol_map",
 ]

@@ -4,23 +4,25 @@
 * :func:`neighbours` ranks assets by cosine similarity to one symbol (the SQL version is in the README);
 * :func:`group_separation` and :func:`silhouette` measure whether assets that share a property
   (a planted dynamic, a category) sit closer together than assets that do not;
-* :func:`grow_embedding` extends a trained table after a mapping sync appended symbols: old rows are
-  copied bit for bit, each new row is the mean of its sub-category's old rows, else its category's,
-  else of every old row.
+* :func:`carry_rows` says which row of a run's table each asset of another mapping takes, by symbol
+  (symbol → the run's ID → the new ID), and refuses mappings that disagree on a shared symbol's ID;
+* :func:`grow_embedding` extends a trained table after a mapping sync appended symbols: carried rows
+  are copied bit for bit, each new row is the mean of its sub-category's carried rows, else its
+  category's, else of every carried row.
 
 numpy only; no torch needed to read or compare embeddings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import numpy as np
 
-from features.errors import TrainingError
+from features.errors import MappingError, TrainingError
 
 
 @dataclass(frozen=True)
@@ -145,16 +147,50 @@ def silhouette(distances: np.ndarray, labels: Sequence[Any]) -> float:
     return float(scores.mean())
 
 
+def carry_rows(old: Mapping[str, int], new: Mapping[str, int], *, what: str = "the run") -> dict[int, int]:
+    """new asset ID → row of the table trained on mapping ``old``, through symbols (never by position).
+
+    ``old`` / ``new``: symbol → asset ID of the two mappings. Allowed only when they agree on every
+    symbol ``old`` knows (IDs are append-only within a major version, so a later minor version keeps
+    every earlier symbol's ID); otherwise a :class:`MappingError` names the symbols that moved or
+    vanished. Symbols only ``new`` has are absent from the result (the run does not know them).
+    """
+    # TODO(lead): use features.mapping.carry_rows once it is on main (same rule, one place).
+    moved = sorted(s for s, i in old.items() if s in new and new[s] != i)
+    gone = sorted(s for s in old if s not in new)
+    if moved or gone:
+        parts = []
+        if moved:
+            shown = ", ".join(f"{s} {old[s]} -> {new[s]}" for s in moved[:5])
+            parts.append(
+                f"{len(moved)} symbol(s) have another ID now ({shown}{', …' if len(moved) > 5 else ''})"
+            )
+        if gone:
+            parts.append(
+                f"{len(gone)} have no ID at all ({', '.join(gone[:5])}{', …' if len(gone) > 5 else ''})"
+            )
+        raise MappingError(
+            f"{what} was trained on a mapping that disagrees with this one: " + "; ".join(parts),
+            symbols=moved + gone,
+            hint="its embedding rows belong to other assets here: train a new run on this mapping "
+            "(or restore the mapping the run was trained on: `fstore symbols restore`)",
+        )
+    return {int(new[s]): int(i) for s, i in old.items()}
+
+
 def grow_embedding(
     old: np.ndarray,
     new_assets: Sequence[tuple[int, str, str]],
     num_embeddings: int,
     old_assets: Sequence[tuple[int, str, str]],
+    *,
+    carry: Mapping[int, int] | None = None,
 ) -> tuple[np.ndarray, dict[int, str]]:
-    """A (num_embeddings, D) table: ``old``'s rows unchanged, each new row from its group's mean.
+    """A (num_embeddings, D) table: carried rows unchanged, each other row from its group's mean.
 
-    ``old_assets`` / ``new_assets``: (asset_id, category, subcategory) of the IDs below / at or above
-    ``len(old)``. Returns the table and, per new ID, where its initial value came from
+    ``carry``: new asset ID → row of ``old`` (from :func:`carry_rows`); default: IDs ``0..len(old)-1``
+    keep their row. ``old_assets`` / ``new_assets``: (asset_id, category, subcategory) of the carried
+    IDs / the others (new IDs). Returns the table and, per new ID, where its initial value came from
     (``subcategory:<name>``, ``category:<name>`` or ``all``).
     """
     n_old, dim = old.shape
@@ -163,18 +199,20 @@ def grow_embedding(
             f"cannot shrink an embedding table from {n_old} to {num_embeddings} rows: asset IDs are append-only",
             hint="the checkpoint belongs to a later mapping version than the warehouse; rebuild it",
         )
+    carry = {i: i for i in range(n_old)} if carry is None else dict(carry)
     new = np.empty((num_embeddings, dim), dtype=old.dtype)
-    new[:n_old] = old  # bit-identical copy
+    for asset_id, row in carry.items():
+        new[asset_id] = old[row]  # bit-identical copy
     by_sub: dict[tuple[str, str], list[int]] = {}
     by_cat: dict[str, list[int]] = {}
     for asset_id, category, subcategory in old_assets:
-        if asset_id < n_old:
-            by_sub.setdefault((category, subcategory), []).append(asset_id)
-            by_cat.setdefault(category, []).append(asset_id)
+        if asset_id in carry:
+            by_sub.setdefault((category, subcategory), []).append(carry[asset_id])
+            by_cat.setdefault(category, []).append(carry[asset_id])
     info = {a: (c, s) for a, c, s in new_assets}
     source: dict[int, str] = {}
-    overall = old.astype(np.float64).mean(axis=0)
-    for asset_id in range(n_old, num_embeddings):
+    overall = old[sorted(set(carry.values())) or list(range(n_old))].astype(np.float64).mean(axis=0)
+    for asset_id in (a for a in range(num_embeddings) if a not in carry):
         category, subcategory = info.get(asset_id, ("", ""))
         if (category, subcategory) in by_sub:
             rows, source[asset_id] = by_sub[(category, subcategory)], f"subcategory:{subcategory}"
@@ -190,6 +228,7 @@ def grow_embedding(
 __all__ = [
     "Embeddings",
     "Separation",
+    "carry_rows",
     "cosine_matrix",
     "group_separation",
     "grow_embedding",

@@ -36,6 +36,9 @@ normalisation (the training mean) and, with ``missing_indicator``, adds one 0/1 
 with every feature present) never form windows, and assets with fewer than ``lookback + h`` rows after
 warm-up are skipped and listed in :attr:`WindowDataset.skipped_assets`.
 
+The ``latest`` split serves prediction: each asset's newest complete window (on or before ``as_of``
+when given), whether or not its label is known yet (``y`` is NaN then); see :mod:`training.planning`.
+
 This module holds the serving side (:class:`WindowDataset`: batches, gathers, devices) and the few
 lines that run the steps above in order (:func:`load_splits`).
 """
@@ -43,6 +46,7 @@ lines that run the steps above in order (:func:`load_splits`).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
@@ -55,6 +59,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from features.choices import LATEST_SPLIT, LOADER_SPLITS
 from features.config import MISSING_MODES, NORMALIZE_MODES, SPLITS, Project
 from features.errors import ConfigError, TrainingError
 from training.devices import resolve_device
@@ -220,8 +225,10 @@ class WindowDataset(Dataset):
         device: str | torch.device = "cpu",
         block_on_device: bool = True,
         project: Project | None = None,
+        as_of: dt.date | None = None,
     ) -> WindowDataset:
-        """Load one split (``train``/``valid``/``test``). Unset options come from ``[loader]`` in the config.
+        """Load one split (``train``/``valid``/``test``, or ``latest``: each asset's newest complete
+        window on or before ``as_of``, label not required). Unset options come from ``[loader]``.
 
         ``db_or_project``: a Project, a project folder, a warehouse file, an open DuckDB connection, or
         None (the project around the current directory). ``stats``: reuse normalisation statistics
@@ -242,6 +249,7 @@ class WindowDataset(Dataset):
             device=device,
             block_on_device=block_on_device,
             project=project,
+            as_of=as_of,
         )
         return loaded[split]
 
@@ -262,6 +270,7 @@ class WindowDataset(Dataset):
         device: str | torch.device = "cpu",
         block_on_device: bool = True,
         project: Project | None = None,
+        as_of: dt.date | None = None,
     ) -> dict[str, WindowDataset]:
         """Load several splits (default: train, valid, test) from one open of the warehouse and one
         read of its row metadata; split name → dataset. Every split shares one :class:`NormStats`
@@ -287,6 +296,7 @@ class WindowDataset(Dataset):
                 device=device,
                 block_on_device=block_on_device,
                 owned=owned,
+                as_of=as_of,
             )
         finally:
             if owned:
@@ -491,10 +501,12 @@ def load_splits(
     device: str | torch.device,
     block_on_device: bool,
     owned: bool = False,
+    as_of: dt.date | None = None,
 ) -> dict[str, WindowDataset]:
     """The loading steps of the module docstring, in order, for every split in ``names``.
 
     ``owned``: the connection is the loader's own (lean; closed once the last block is read).
+    ``as_of``: the last date a ``latest`` window may end on.
     """
     names = _check_splits(names)
     device = resolve_device(device)
@@ -514,6 +526,7 @@ def load_splits(
         stride=options.stride,
         missing=options.missing,
         num_embeddings=source.num_embeddings,
+        as_of=as_of,
     )
     del rows
     release_freed()
@@ -524,15 +537,17 @@ def load_splits(
     if owned:
         con.close()  # DuckDB's instance and buffers go as soon as the blocks are read
     # 4. normalise, 5. serve
-    common = _Common(source, options, label, stats, bounds, skipped, device, block_on_device)
+    common = _Common(source, options, label, stats, bounds, skipped, device, block_on_device, as_of)
     return {split: _serve(split, blocks.pop(split), plans.by_split.pop(split), common) for split in names}
 
 
 def _check_splits(names: Sequence[str]) -> tuple[str, ...]:
     names = tuple(dict.fromkeys([names] if isinstance(names, str) else names))
     for split in names:
-        if split not in SPLITS:
-            raise ConfigError(f"unknown split {split!r} (choose {', '.join(SPLITS[:-1])} or {SPLITS[-1]})")
+        if split not in LOADER_SPLITS:
+            raise ConfigError(
+                f"unknown split {split!r} (choose {', '.join(LOADER_SPLITS[:-1])} or {LOADER_SPLITS[-1]})"
+            )
     return names
 
 
@@ -601,6 +616,7 @@ class _Common:
     skipped: dict[str, int]
     device: torch.device
     block_on_device: bool
+    as_of: dt.date | None = None
 
 
 def _serve(split: str, block: np.ndarray, plan: Plan, c: _Common) -> WindowDataset:
@@ -621,6 +637,8 @@ def _serve(split: str, block: np.ndarray, plan: Plan, c: _Common) -> WindowDatas
         "boundaries": c.bounds.describe(),
         "snapshot": c.source.snapshot,
     }
+    if split == LATEST_SPLIT:
+        config["as_of"] = None if c.as_of is None else c.as_of.isoformat()
     return WindowDataset(
         block=block,
         starts=plan.starts,

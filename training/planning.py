@@ -10,6 +10,10 @@ stride, has a label, belongs to the split (``training.splits``: purge and embarg
 ``missing="drop"``, none of the window's rows misses a feature. Assets with fewer than
 ``lookback + horizon`` rows after warm-up form no windows and are reported as skipped.
 
+The ``latest`` split (for prediction) is each asset's newest row that ends a complete window, on or
+before ``as_of`` when given: past warm-up by ``lookback - 1`` rows and, with ``missing="drop"``, no
+missing feature in the window; no label, stride or split boundary is required.
+
 The split-independent rules are applied once for every split asked for, and each per-row array is
 dropped as soon as the last split is done with it, so the row metadata is gone before any block is
 allocated.
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from features.choices import LATEST_SPLIT
 from features.config import Project
 from features.errors import ConfigError
 from training.reading import Rows
@@ -149,6 +154,22 @@ def _window_ends(
     return ok, short
 
 
+def _latest_ends(
+    rows: Rows, seg: _Segments, lookback: int, missing: str, as_of: dt.date | None
+) -> np.ndarray:
+    """Per asset, the newest row (on or before ``as_of``) that ends a complete window; sorted."""
+    ok = seg.pos >= (seg.warmup + lookback - 1)[seg.seg_of_row]
+    if missing == "drop":
+        ok &= _complete_windows(rows.complete, lookback)
+    if as_of is not None:
+        ok &= rows.day <= (as_of - dt.date(1970, 1, 1)).days
+    idx = np.flatnonzero(ok)
+    if not len(idx):
+        return idx
+    seg_of = seg.seg_of_row[idx]
+    return idx[np.r_[seg_of[1:] != seg_of[:-1], True]]  # the last ok row of each asset
+
+
 # --------------------------------------------------------------------------------------- plans
 
 
@@ -186,19 +207,22 @@ def plan_splits(
     stride: int,
     missing: str,
     num_embeddings: int,
+    as_of: dt.date | None = None,
 ) -> Plans:
-    """Plan ``splits`` from one pass over ``rows``; empties ``rows`` (its arrays are dropped as used)."""
+    """Plan ``splits`` from one pass over ``rows``; empties ``rows`` (its arrays are dropped as used).
+    ``as_of``: the last date the ``latest`` split may end on (default: any)."""
     seg = _segments(rows)
+    itype = index_dtype(len(rows))
+    ends = {}  # row index of each sample's last row, sorted (asset, date)
+    if LATEST_SPLIT in splits:
+        ends[LATEST_SPLIT] = _latest_ends(rows, seg, lookback, missing, as_of).astype(itype, copy=False)
     ok, short = _window_ends(rows, seg, lookback, stride, bounds.horizon, missing)
     plans = Plans({}, seg.seg_asset[short], (seg.seg_len - seg.warmup)[short])
     rows.complete = None  # consumed
-    itype = index_dtype(len(rows))
-    ends = {  # row index of each sample's last row, sorted (asset, date)
-        split: np.flatnonzero(
-            ok & split_mask(split, rows.day, seg.pos, seg.seg_start, seg.seg_of_row, bounds)
-        ).astype(itype, copy=False)
-        for split in splits
-    }
+    for split in splits:
+        if split != LATEST_SPLIT:
+            mask = ok & split_mask(split, rows.day, seg.pos, seg.seg_start, seg.seg_of_row, bounds)
+            ends[split] = np.flatnonzero(mask).astype(itype, copy=False)
     del ok
     seg.pos = None
     for split in splits:

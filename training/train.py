@@ -484,7 +484,9 @@ def _check_mapping(project: Project, num_embeddings: int, version: str | None) -
 
 def _grow_from_source(ctx: RunContext, model: TradingModel) -> None:
     """``init_from``: the source run's weights, its embedding table grown for symbols added since."""
-    ctx.grown = _init_from_checkpoint(model, ctx.source, ctx.train, ctx.assets or [], ctx.init_from or "")
+    ctx.grown = _init_from_checkpoint(
+        model, ctx.source, ctx.train, ctx.assets or [], ctx.init_from or "", db=ctx.db
+    )
     old_rows = int(ctx.source["num_embeddings"])
     ctx.say(
         f"from run {ctx.init_from}: embedding table grown {old_rows} -> {model.num_assets} rows"
@@ -501,9 +503,16 @@ def _read_assets(db: Path) -> list[runs.AssetRow]:
 
 
 def _init_from_checkpoint(
-    model: TradingModel, ckpt: dict[str, Any], train_ds: Any, assets: list[runs.AssetRow], source_run: str
+    model: TradingModel,
+    ckpt: dict[str, Any],
+    train_ds: Any,
+    assets: list[runs.AssetRow],
+    source_run: str,
+    *,
+    db: Path | None = None,
 ) -> dict[int, str]:
-    """Load ``ckpt``'s weights into ``model``, growing the embedding table for symbols added since."""
+    """Load ``ckpt``'s weights into ``model``, its embedding rows carried to this mapping by symbol and
+    the table grown for symbols added since."""
     from training.embeddings import grow_embedding
 
     old_v, new_v = ckpt["mapping_version"], train_ds.mapping_version
@@ -523,13 +532,35 @@ def _init_from_checkpoint(
     key = "asset_embedding.weight"
     if key in state:
         old = state[key].numpy()
-        n_old = old.shape[0]
-        old_assets = [(a, c or "", s or "") for a, _, c, s in assets if a < n_old]
-        new_assets = [(a, c or "", s or "") for a, _, c, s in assets if a >= n_old]
-        table, grown = grow_embedding(old, new_assets, model.num_assets, old_assets)
+        carry = _carried_rows(ckpt, assets, db, source_run)
+        old_assets = [(a, c or "", s or "") for a, _, c, s in assets if a in carry]
+        new_assets = [(a, c or "", s or "") for a, _, c, s in assets if a not in carry]
+        table, grown = grow_embedding(old, new_assets, model.num_assets, old_assets, carry=carry)
         state[key] = torch.from_numpy(table)
     model.load_state_dict(state)
     return grown
+
+
+def _carried_rows(
+    ckpt: dict[str, Any], assets: list[runs.AssetRow], db: Path | None, source_run: str
+) -> dict[int, int]:
+    """New asset ID → row of the source run's table, through symbols (``training.embeddings.carry_rows``).
+    Without a dimension to read symbols from, IDs below the old table's size keep their row."""
+    from training.embeddings import carry_rows
+    from training.scoring import run_symbols
+
+    n_old = int(ckpt["num_embeddings"])
+    new = {s: int(a) for a, s, _, _ in assets if s}
+    old = ckpt.get("asset_symbols")
+    if not old and new and db is not None:
+        con = connect(db, read_only=True, wait_s=10.0)
+        try:
+            old = run_symbols(ckpt, con)
+        finally:
+            con.close()
+    if not old or not new:
+        return {i: i for i in range(n_old)}
+    return carry_rows(old, new, what=f"run {source_run} (mapping {ckpt['mapping_version']})")
 
 
 def _restore(ctx: RunContext) -> None:
@@ -678,6 +709,7 @@ def _log_epoch(ctx: RunContext, res: EpochResult, st: FitState, opt: torch.optim
         state=st,
         optimizer=opt,
         init_from=ctx.init_from,
+        assets=ctx.assets,
     )
     save_checkpoint(ctx.folder / LAST, payload)
     if res.improved:
@@ -775,36 +807,32 @@ def run_training(
 
 
 def evaluate_run(
-    project: Project, run: str, *, split: str = "test", db: Path | None = None, device: str = "cpu"
+    project: Project,
+    run: str,
+    *,
+    split: str = "test",
+    db: Path | None = None,
+    device: str = "cpu",
+    snapshot: str | None = None,
+    plot_dir: Path | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Score a run's best checkpoint on ``split`` with its own normalisation; logged to train_metrics."""
-    from training.loader import WindowDataset
-    from training.normalize import NormStats
+    """Score a run's best checkpoint on ``split`` with its own normalisation: the pooled metrics (logged
+    to ``train_metrics`` as before) and the per-date IC / Rank IC / quintile figures (``eval_daily``,
+    ``eval_summary``; see :mod:`training.evaluate`). A run trained on an earlier minor mapping version
+    scores the assets it knows, through their symbols (:mod:`training.scoring`)."""
+    from training.evaluate import run_evaluation
 
-    db = Path(db) if db is not None else project.warehouse_path
-    row = _find_run(db, run)
-    ckpt = load_checkpoint(run_dir(project, row["run_id"]) / BEST)
-    dev = resolve_device(device)
-    ds = WindowDataset.from_warehouse(
-        db,
-        split,
-        lookback=ckpt["loader"]["lookback"],
-        label=ckpt["loader"]["label"],
-        stats=NormStats.from_dict(ckpt["norm_stats"]),
-        device=dev,
-        project=project,
-    )
-    if ds.mapping_version != ckpt["mapping_version"]:
-        raise TrainingError(
-            f"run {row['run_id']} was trained on mapping {ckpt['mapping_version']}, the warehouse is on "
-            f"{ds.mapping_version}",
-            hint=f"grow it first: `fstore train --init-from {row['run_id']}`",
-        )
-    model = model_from_checkpoint(ckpt).to(dev)
-    _check_mapping(project, model.num_assets, ds.mapping_version)
-    metrics = evaluate(model, ds)
-    runs.log_evaluation(db, row["run_id"], int(ckpt["best_epoch"] or ckpt["epoch"]), split, metrics)
-    return {"run_id": row["run_id"], "epoch": ckpt["best_epoch"], "split": split, **metrics}
+    return run_evaluation(
+        project,
+        run,
+        split=split,
+        db=db,
+        device=device,
+        snapshot=snapshot,
+        plot_dir=plot_dir,
+        progress=progress,
+    ).as_dict()
 
 
 def _fmt(v: float | None) -> str:

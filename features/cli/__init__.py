@@ -12,7 +12,7 @@ are imported inside the handlers that need them, so ``fstore --help`` and ``fsto
     clean.py      clean --orphans
     ingest.py     ingest, sources
     datasets.py   export-windows, snapshot create | list
-    train.py      train, runs, evaluate, embeddings
+    train.py      train, runs, evaluate, predict, embeddings
     docs.py       docs generate | serve
 
 ``--project DIR`` and ``--db FILE`` (:data:`GLOBAL_OPTIONS`) may come before the command as well as
@@ -52,6 +52,7 @@ COMMANDS: tuple[Command, ...] = (
     train.TRAIN,
     train.RUNS,
     train.EVALUATE,
+    train.PREDICT,
     train.EMBEDDINGS,
     docs.DOCS,
 )

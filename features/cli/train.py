@@ -1,7 +1,8 @@
-"""The training commands: ``fstore train``, ``runs``, ``evaluate``, ``embeddings``.
+"""The training commands: ``fstore train``, ``runs``, ``evaluate``, ``predict``, ``embeddings``.
 
-Handlers stay thin: the work is in ``training.train``, ``training.runs`` and ``training.embeddings``.
-torch is imported only inside the handlers, never at module import.
+Handlers stay thin: the work is in ``training.train``, ``training.runs``, ``training.evaluate``,
+``training.predict`` and ``training.embeddings``. torch is imported only inside the handlers, never at
+module import.
 """
 
 from __future__ import annotations
@@ -118,16 +119,127 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _date(text: str) -> Any:
+    """An ISO date argument (argparse turns the ValueError into a usage error naming the option)."""
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date (2025-06-30)") from None
+
+
+def _say(text: str) -> None:
+    """A status line on stderr (stdout stays the command's result)."""
+    from features.cli.common import err_console
+
+    err_console().print(text, highlight=False, soft_wrap=True)
+
+
+def _ic_rows(summary: dict[str, Any]) -> Any:
+    from features.dimension import Rows
+    from training.evaluate import summary_rows
+
+    rows = [
+        (label, _num(ic), _num(rank_ic)) for label, ic, rank_ic in summary_rows(summary, ("ic", "rank_ic"))
+    ]
+    return Rows(["per date", "IC", "Rank IC"], rows)
+
+
+def _print_evaluation(m: dict[str, Any]) -> None:
+    s = m["summary"]
+    where = m["split"] + (f" of snapshot {m['snapshot']}" if m["snapshot"] else "")
+    print(
+        f"run {m['run_id']} (best epoch {m['epoch']}) on {where}, mapping {m['mapping_version'] or '-'}:"
+        f" {m['samples']} samples over {int(s['dates'])} dates; pooled {_metrics(m) or '-'}"
+    )
+    print_rows(_ic_rows(s), "table")
+    quintiles = "  ".join(f"Q{q} {_num(s.get(f'q{q}_mean'))}" for q in range(1, 6))
+    print(f"quintiles (mean forward return per date): {quintiles}")
+    print(
+        f"top minus bottom: mean {_num(s.get('top_minus_bottom_mean'))}, t-stat {_num(s.get('top_minus_bottom_t'))},"
+        f" hit rate {_num(s.get('top_minus_bottom_hit_rate'))} over {int(s['top_minus_bottom_dates'])} dates;"
+        f" top-quintile turnover {_num(s.get('top_turnover_mean'))}"
+    )
+    if m["unknown"]:
+        shown = ", ".join(m["unknown"][:20]) + (", …" if len(m["unknown"]) > 20 else "")
+        print(f"not scored ({len(m['unknown'])} assets the run does not know): {shown}")
+    print("stored in eval_daily and eval_summary")
+    if m["plot"] is not None:
+        print(f"wrote {m['plot']}")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from training.train import evaluate_run
 
     project = load(args)
+    _say(f"loading the {args.split} split of run {args.run} …")
     m = evaluate_run(
-        project, args.run, split=args.split, db=warehouse_path(args, project), device=args.device
+        project,
+        args.run,
+        split=args.split,
+        db=warehouse_path(args, project),
+        device=args.device,
+        snapshot=args.snapshot,
+        plot_dir=Path(args.plot) if args.plot else None,
+        progress=not args.no_progress,
     )
+    _print_evaluation(m)
+    return 0
+
+
+def _prediction_rows(rows: list[Any], digits: int | None = None) -> Any:
+    """Rows of a prediction, by rank; ``digits`` rounds score and prob for a terminal."""
+    from features.dimension import Rows
+
+    def num(v: float | None) -> float | None:
+        return v if v is None or digits is None else round(v, digits)
+
+    columns = ["rank", "symbol", "asset_id", "ts", "score", "prob"]
+    return Rows(columns, [(r.rank, r.symbol, r.asset_id, r.ts, num(r.score), num(r.prob)) for r in rows])
+
+
+def _print_prediction(p: Any, top: int) -> None:
+    from features.dimension import Rows
+
     print(
-        f"run {m['run_id']} (best epoch {m['epoch']}) on {args.split}: {m['samples']} samples, {_metrics(m)}"
+        f"run {p.run_id} (mapping {p.mapping_version or '-'}) scored {len(p.rows)} assets as of {p.as_of};"
+        f" stored in predictions"
     )
+    table = _prediction_rows(p.rows, digits=4)
+    k = min(max(top, 0), len(table.rows))
+    print(f"top {k}:")
+    print_rows(Rows(table.columns, table.rows[:k]), "table")
+    bottom = table.rows[max(k, len(table.rows) - k) :]
+    if bottom:
+        print(f"bottom {len(bottom)}:")
+        print_rows(Rows(table.columns, bottom), "table")
+    for reason, symbols in p.unscored.items():
+        rule = (
+            f" (newest window more than {p.max_age_days} days before {p.as_of})" if reason == "stale" else ""
+        )
+        shown = ", ".join(symbols[:20]) + (", …" if len(symbols) > 20 else "")
+        print(f"not scored, {reason}{rule}: {len(symbols)}: {shown}")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from training.predict import predict_run
+
+    project = load(args)
+    _say(f"loading the newest windows for run {args.run} …")
+    p = predict_run(
+        project,
+        args.run,
+        as_of=args.as_of,
+        db=warehouse_path(args, project),
+        device=args.device,
+        max_age_days=args.max_age,
+        progress=not args.no_progress,
+    )
+    if args.format == "table":
+        _print_prediction(p, args.top)
+    else:
+        print_rows(_prediction_rows(p.rows), args.format)
     return 0
 
 
@@ -239,12 +351,44 @@ RUNS = Command(
 )
 EVALUATE = Command(
     "evaluate",
-    "score a run's best checkpoint on a split",
+    "a run on a split: per-date IC / Rank IC, quintile spreads and pooled AUC (eval_daily, eval_summary)",
     cmd_evaluate,
     args=(
         _RUN,
         arg("--split", choices=SPLITS, default="test"),
+        arg(
+            "--snapshot",
+            metavar="NAME",
+            help="evaluate on a frozen snapshot instead of the live training_set",
+        ),
+        arg("--plot", metavar="DIR", help="write the cumulative IC and quintile curves (PNG) to DIR"),
         arg("--device", choices=DEVICES, default="cpu"),
+        arg("--no-progress", action="store_true", help="no progress bar"),
+    ),
+)
+PREDICT = Command(
+    "predict",
+    "score every asset's newest complete window with a run; write the predictions table",
+    cmd_predict,
+    args=(
+        _RUN,
+        arg(
+            "--as-of",
+            type=_date,
+            metavar="DATE",
+            help="the newest window on or before DATE (default: the newest data)",
+        ),
+        arg("--top", type=int, default=10, help="how many top and bottom names to print (table format)"),
+        arg(
+            "--max-age",
+            type=int,
+            default=7,
+            metavar="DAYS",
+            help="skip an asset whose newest window ends more than DAYS before the as-of date (default 7)",
+        ),
+        arg("--device", choices=DEVICES, default="cpu"),
+        arg("--format", choices=OUTPUT_FORMATS, default="table", help="csv/json: every scored row"),
+        arg("--no-progress", action="store_true", help="no progress bar"),
     ),
 )
 EMBEDDINGS = Command(
@@ -264,10 +408,12 @@ EMBEDDINGS = Command(
 __all__ = [
     "EMBEDDINGS",
     "EVALUATE",
+    "PREDICT",
     "RUNS",
     "TRAIN",
     "cmd_embeddings",
     "cmd_evaluate",
+    "cmd_predict",
     "cmd_runs",
     "cmd_train",
 ]
