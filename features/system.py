@@ -40,6 +40,9 @@ SYSTEM_RELATIONS: dict[str, str] = {
     "train_embeddings": "per-epoch asset embeddings of each run (training.runs)",
     "train_embedding_stats": "per-epoch embedding statistics of each run (training.runs)",
     "dataset_snapshots": "frozen training_set copies (training.snapshots)",
+    "train_asset_samples": "windows per asset and split of each run (training.runs)",
+    "eval_daily": "per-date IC, Rank IC and quintile returns of each evaluation (fstore evaluate)",
+    "eval_summary": "ICIR, t, hit rate and spreads of each evaluation (fstore evaluate)",
     "predictions": "scores of the newest windows per run (fstore predict)",
 }
 

@@ -123,11 +123,8 @@ def full_loop(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("evaluate", "latest"),
         ("embeddings", "latest"),
         ("runs",),
+        ("predict", "latest"),
     ]
-    from features.cli import COMMANDS
-
-    if any(c.name == "predict" for c in COMMANDS):
-        steps.append(("predict", "latest"))
     for step in steps:
         out = fstore(root, *step)
         assert out.returncode == 0, (step, out.stderr)
