@@ -53,6 +53,7 @@ from training.checkpoints import (
     model_from_checkpoint,
     run_dir,
     save_checkpoint,
+    tcn_levels_of,
 )
 from training.devices import resolve_device
 from training.metrics import auc, score, spearman
@@ -461,6 +462,8 @@ def build_model(ctx: RunContext) -> None:
         ctx.model_cfg,
         num_assets=train.num_embeddings,
         feature_dim=train.num_features,
+        lookback=train.lookback,
+        tcn_levels=tcn_levels_of(ctx.resumed or ctx.source) if (ctx.resumed or ctx.source) else None,
         mapping_version=train.mapping_version,
     )
     _check_mapping(ctx.project, model.num_assets, train.mapping_version)
