@@ -69,8 +69,15 @@ class RunLock:
     def acquire(cls, folder: Path, run_id: str) -> RunLock:
         """Lock ``folder`` (created if missing) for this process, or refuse naming who holds it."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = _try_lock(folder / LOCK_NAME)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = _try_lock(folder / LOCK_NAME)
+        except OSError as exc:
+            raise TrainingError(
+                f"cannot lock the run folder {folder}: {exc.strerror or exc}",
+                file=folder,
+                hint="fstore writes checkpoints there: make it writable, or set [paths] runs",
+            ) from None
         for _ in range(_RETRIES):  # a probe by lock_is_free holds it for microseconds: try again briefly
             if fd is not None:
                 break
