@@ -109,7 +109,7 @@ class LoaderConfig:
     stride: int = 1  # keep every stride-th window
     normalize: str = "global"  # global | per_asset | none; fitted on training rows only
     missing: str = "drop"  # drop | fill
-    missing_indicator: bool = False  # with fill: add one 0/1 channel per feature
+    missing_indicator: bool = False  # add one 0/1 channel per feature flagging every filled value
     label: str = "label_up"  # label_up | fwd_ret_{h}d
 
 

@@ -44,6 +44,8 @@ def model_kwargs(model: TradingModel, cfg: ModelConfig) -> dict[str, Any]:
         "hidden": cfg.hidden,
         "layers": cfg.layers,
         "dropout": cfg.dropout,
+        "lookback": model.lookback,
+        "tcn_levels": model.tcn_levels,
     }
 
 
@@ -116,9 +118,21 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
+def tcn_levels_of(ckpt: dict[str, Any]) -> int | None:
+    """The dilation levels the checkpoint's TCN was built with (None for a GRU / LSTM)."""
+    kwargs = ckpt["model_kwargs"]
+    if kwargs.get("encoder") != "tcn":
+        return None
+    if kwargs.get("tcn_levels") is not None:
+        return int(kwargs["tcn_levels"])
+    # written before the TCN was sized by its lookback: max(layers, 2) levels, as it was trained
+    return max(int(kwargs.get("layers", 1)), 2)
+
+
 def model_from_checkpoint(ckpt: dict[str, Any], which: str = "best") -> TradingModel:
     """The checkpoint's model with its best weights (``which="best"``, when it has them) or its last."""
     kwargs = dict(ckpt["model_kwargs"])
+    kwargs["tcn_levels"] = tcn_levels_of(ckpt)
     model = TradingModel(
         kwargs.pop("num_assets"), kwargs.pop("asset_embedding_dim"), kwargs.pop("feature_dim"), **kwargs
     )
@@ -140,4 +154,5 @@ __all__ = [
     "run_dir",
     "save_checkpoint",
     "symbol_map",
+    "tcn_levels_of",
 ]

@@ -1,7 +1,10 @@
 """What the model learned about each asset: reading, comparing and growing embedding tables.
 
-* :func:`load_embeddings` reads one epoch of ``train_embeddings`` back as a (N, D) matrix;
-* :func:`neighbours` ranks assets by cosine similarity to one symbol (the SQL version is in the README);
+* :func:`load_embeddings` reads one epoch of ``train_embeddings`` back as a (N, D) matrix, with which
+  rows trained (``trained``: the asset had training windows in the run; an untrained row is still at
+  its random start and means nothing);
+* :func:`neighbours` ranks assets by cosine similarity to one symbol, trained rows only unless asked
+  (the SQL version is in the README);
 * :func:`group_separation` and :func:`silhouette` measure whether assets that share a property
   (a planted dynamic, a category) sit closer together than assets that do not;
 * :func:`carry_rows` says which row of a run's table each asset of another mapping takes, by symbol
@@ -36,6 +39,17 @@ class Embeddings:
     categories: list[str]
     subcategories: list[str]
     vectors: np.ndarray  # (N, D) float32
+    trained: np.ndarray | None = None  # (N,) bool: the row had training windows; None when not logged
+
+    @property
+    def untrained(self) -> list[str]:
+        """Symbols whose row never trained in the run (empty when the run did not log it)."""
+        if self.trained is None:
+            return []
+        return [s for s, t in zip(self.symbols, self.trained.tolist(), strict=True) if not t]
+
+    def is_trained(self, i: int) -> bool:
+        return True if self.trained is None else bool(self.trained[i])
 
     def index_of(self, symbol: str) -> int:
         try:
@@ -61,8 +75,10 @@ def load_embeddings(con: duckdb.DuckDBPyConnection, run_id: str, epoch: int | No
             raise TrainingError(
                 f"run {run_id} logged no embeddings (a combine='none' run, or it stopped before epoch 1)"
             )
+    cols = {r[0] for r in con.execute("describe train_embeddings").fetchall()}
+    trained = "trained" if "trained" in cols else "null"  # a warehouse from before the column
     rows = con.execute(
-        "select asset_id, symbol, category, subcategory, dim, vector from train_embeddings"
+        f"select asset_id, symbol, category, subcategory, dim, vector, {trained} from train_embeddings"
         " where run_id = ? and epoch = ? order by asset_id",
         [run_id, int(epoch)],
     ).fetchall()
@@ -87,6 +103,7 @@ def load_embeddings(con: duckdb.DuckDBPyConnection, run_id: str, epoch: int | No
         categories=[r[2] or "" for r in rows],
         subcategories=[r[3] or "" for r in rows],
         vectors=vectors,
+        trained=None if any(r[6] is None for r in rows) else np.array([bool(r[6]) for r in rows]),
     )
 
 
@@ -97,11 +114,18 @@ def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
     return unit @ unit.T
 
 
-def neighbours(emb: Embeddings, symbol: str, top: int = 10) -> list[tuple[str, str, str, float]]:
-    """The ``top`` assets most cosine-similar to ``symbol``: (symbol, category, subcategory, cosine)."""
+def neighbours(
+    emb: Embeddings, symbol: str, top: int = 10, *, include_untrained: bool = False
+) -> list[tuple[str, str, str, float]]:
+    """The ``top`` assets most cosine-similar to ``symbol``: (symbol, category, subcategory, cosine).
+    Rows that never trained are left out unless ``include_untrained``."""
     i = emb.index_of(symbol)
     sims = cosine_matrix(emb.vectors)[i]
-    order = [j for j in np.argsort(-sims, kind="stable") if j != i][:top]
+    order = [
+        j
+        for j in np.argsort(-sims, kind="stable")
+        if j != i and (include_untrained or emb.is_trained(int(j)))
+    ][:top]
     return [(emb.symbols[j], emb.categories[j], emb.subcategories[j], float(sims[j])) for j in order]
 
 

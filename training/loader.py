@@ -30,11 +30,16 @@ for every split asked for from one open of the warehouse and one pass over its r
    CPU, ``index_select`` on a GPU), never a Python loop over samples. Asset IDs are widened to int64
    per batch.
 
-Missing values: ``drop`` skips every window with a NULL/NaN feature; ``fill`` sets them to 0 after
-normalisation (the training mean) and, with ``missing_indicator``, adds one 0/1 channel per feature
-(``<feature>__missing``). Either way the warm-up rows at the start of a series (before the first row
-with every feature present) never form windows, and assets with fewer than ``lookback + h`` rows after
-warm-up are skipped and listed in :attr:`WindowDataset.skipped_assets`.
+Missing values: ``drop`` skips every window with a NULL/NaN in a feature its asset has; ``fill`` sets
+them to 0 after normalisation (the training mean). A feature an asset *never* has (``hl_range`` and
+``volume_z_20`` of a close-only series: no row has a value although the asset is past the feature's
+warm-up, :func:`training.reading.absent_features`) is filled with 0 in both modes, never a reason to
+drop the asset; the assets and features are listed in :attr:`WindowDataset.absent_features`. With
+``missing_indicator`` one 0/1 channel per feature (``<feature>__missing``) flags every filled value.
+Either way the warm-up rows at the start of a series (before the first row with every feature the
+asset has) never form windows, and assets with fewer than ``lookback + h`` rows after warm-up are
+skipped and listed in :attr:`WindowDataset.skipped_assets`; a lookback longer than every asset's
+history is an error naming the longest.
 
 The ``latest`` split serves prediction: each asset's newest complete window (on or before ``as_of``
 when given), whether or not its label is known yet (``y`` is NaN then); see :mod:`training.planning`.
@@ -66,6 +71,7 @@ from training.devices import resolve_device
 from training.normalize import NormStats, fit_stats, normalize_block
 from training.planning import (
     Plan,
+    check_some_windows,
     date_range,
     id_dtype,
     index_dtype,
@@ -73,7 +79,14 @@ from training.planning import (
     label_horizon,
     plan_splits,
 )
-from training.reading import open_source, read_block, read_rows, release_freed, skipped_assets
+from training.reading import (
+    asset_symbols,
+    open_source,
+    read_block,
+    read_rows,
+    release_freed,
+    skipped_assets,
+)
 from training.snapshots import get_snapshot
 from training.source import Source, check_asset_ids, warehouse_source
 from training.splits import SplitBoundaries, resolve_boundaries
@@ -140,6 +153,8 @@ class WindowDataset(Dataset):
         stride: int = 1,
         boundaries: SplitBoundaries | None = None,
         skipped_assets: dict[str, int] | None = None,
+        absent_features: dict[str, tuple[str, ...]] | None = None,
+        date_range: tuple[Any, Any] | None = None,
         config: dict[str, Any] | None = None,
         device: str | torch.device = "cpu",
         block_on_device: bool = True,
@@ -156,6 +171,8 @@ class WindowDataset(Dataset):
         self.stats = stats
         self.boundaries = boundaries
         self.skipped_assets = dict(skipped_assets or {})
+        self.absent_features = {k: tuple(v) for k, v in (absent_features or {}).items()}
+        self.date_range = date_range  # the first and last date of the data the splits were cut from
         self.config = dict(config or {})
         dates = np.asarray(label_dates)
         if dates.dtype.kind == "M":
@@ -226,6 +243,7 @@ class WindowDataset(Dataset):
         block_on_device: bool = True,
         project: Project | None = None,
         as_of: dt.date | None = None,
+        progress: bool | None = False,
     ) -> WindowDataset:
         """Load one split (``train``/``valid``/``test``, or ``latest``: each asset's newest complete
         window on or before ``as_of``, label not required). Unset options come from ``[loader]``.
@@ -234,6 +252,7 @@ class WindowDataset(Dataset):
         None (the project around the current directory). ``stats``: reuse normalisation statistics
         (e.g. ``train_ds.stats``) instead of fitting them again from the same training rows.
         ``snapshot``: read a frozen ``fstore snapshot`` instead of the live ``training_set``.
+        ``progress``: show the rows read on a bar (``None``: when stderr is a terminal).
         """
         loaded = cls.splits(
             db_or_project,
@@ -250,6 +269,7 @@ class WindowDataset(Dataset):
             block_on_device=block_on_device,
             project=project,
             as_of=as_of,
+            progress=progress,
         )
         return loaded[split]
 
@@ -271,10 +291,13 @@ class WindowDataset(Dataset):
         block_on_device: bool = True,
         project: Project | None = None,
         as_of: dt.date | None = None,
+        progress: bool | None = False,
     ) -> dict[str, WindowDataset]:
         """Load several splits (default: train, valid, test) from one open of the warehouse and one
         read of its row metadata; split name → dataset. Every split shares one :class:`NormStats`
         (fitted on the training rows, or ``stats``). Arguments as in :meth:`from_warehouse`."""
+        from training.progress import progress_for
+
         project, con, owned = open_source(db_or_project, project)
         try:
             options = LoadOptions.resolve(
@@ -286,18 +309,20 @@ class WindowDataset(Dataset):
                 indicator=missing_indicator,
                 label=label,
             )
-            return load_splits(
-                con,
-                project,
-                names,
-                options,
-                stats=stats,
-                snapshot=snapshot,
-                device=device,
-                block_on_device=block_on_device,
-                owned=owned,
-                as_of=as_of,
-            )
+            with progress_for("loading windows", enabled=progress) as task:
+                return load_splits(
+                    con,
+                    project,
+                    names,
+                    options,
+                    stats=stats,
+                    snapshot=snapshot,
+                    device=device,
+                    block_on_device=block_on_device,
+                    owned=owned,
+                    task=task,
+                    as_of=as_of,
+                )
         finally:
             if owned:
                 con.close()
@@ -306,6 +331,11 @@ class WindowDataset(Dataset):
 
     def __len__(self) -> int:
         return int(self._starts.shape[0])
+
+    def asset_counts(self, minlength: int = 0) -> np.ndarray:
+        """Samples per asset ID, ``(max(num_embeddings, minlength),)`` int64 (0 for IDs without a window)."""
+        ids = self._asset_ids.cpu().numpy().astype(np.int64)
+        return np.bincount(ids, minlength=max(self.num_embeddings, minlength))
 
     @property
     def label_dates(self) -> np.ndarray:
@@ -322,7 +352,7 @@ class WindowDataset(Dataset):
         return self._block.numel() * self._block.element_size()
 
     def describe(self) -> dict[str, Any]:
-        """A JSON-able summary: sizes, config, boundaries, fingerprint, skipped assets."""
+        """A JSON-able summary: sizes, config, boundaries, fingerprint, skipped assets, absent features."""
         return {
             **self.config,
             "samples": len(self),
@@ -332,6 +362,7 @@ class WindowDataset(Dataset):
             "fingerprint": self.fingerprint,
             "block_rows": int(self._block.shape[0]),
             "skipped_assets": self.skipped_assets,
+            "absent_features": {k: list(v) for k, v in self.absent_features.items()},
         }
 
     # ------------------------------------------------------------------ gathering
@@ -461,19 +492,57 @@ class WindowDataset(Dataset):
         x = self._windows[row].view(self.lookback, self.num_features).clone()  # (L, C)
         return x, self._asset_ids[i].long(), self._y[i]
 
-    def to_arrays(self, chunk: int = 65536) -> dict[str, np.ndarray]:
-        """Every sample materialised: X (n, L, C) float32, asset_ids (n,) int64, y (n,) float32, label_dates."""
+    def to_arrays(self, chunk: int = 65536, *, task: Any = None) -> dict[str, np.ndarray]:
+        """Every sample materialised: X (n, L, C) float32, asset_ids (n,) int64, y (n,) float32, label_dates.
+        ``task``: a :class:`training.progress.Task` that counts the windows gathered."""
         n = len(self)
         x = np.empty((n, self.lookback, self.num_features), dtype=np.float32)
+        if task is not None:
+            task.reset("gathering windows", n)
         for a in range(0, n, chunk):  # chunked so a GPU block never needs a second full-size copy
             idx = torch.arange(a, min(a + chunk, n), device=self.block_device)
             x[a : a + len(idx)] = self.gather(idx).cpu().numpy()
+            if task is not None:
+                task.advance(len(idx))
         return {
             "X": x,
             "asset_ids": self._asset_ids.cpu().numpy().astype(np.int64),
             "y": self._y.cpu().numpy(),
             "label_dates": self.label_dates.copy(),
         }
+
+
+def require_windows(data: dict[str, WindowDataset], splits: Any) -> None:
+    """Refuse splits without a single window, naming the ``[splits]`` settings (``splits``: the project's
+    :class:`~features.config.SplitsConfig`), the dates they resolve to and the data's date range."""
+    empty = [name for name, ds in data.items() if len(ds) == 0]
+    if not empty:
+        return
+    ds = data[empty[0]]
+    b = ds.boundaries
+    first, last = ds.date_range if ds.date_range else (None, None)
+    held = {
+        "train": f"label dates up to {b.train_end}",
+        "valid": f"label dates after {b.train_end} up to {b.valid_end}",
+        "test": f"label dates after {b.valid_end}",
+    }
+    causes = []
+    for key, value, date in (
+        ("train_end", splits.train_end, b.train_end),
+        ("valid_end", splits.valid_end, b.valid_end),
+    ):
+        if last is not None and date >= last:
+            causes.append(f"[splits] {key} = {value!r} is on or after the data's last date, {last}")
+        elif first is not None and date < first:
+            causes.append(f"[splits] {key} = {value!r} is before the data's first date, {first}")
+    what = "; ".join(f"{name} ({held.get(name, name)})" for name in empty)
+    raise ConfigError(
+        f"no windows in the {' and '.join(empty)} split{'s' if len(empty) > 1 else ''}: {what}"
+        + (f"; {'; '.join(causes)}" if causes else "")
+        + (f". The data runs {first} .. {last}" if first is not None else ""),
+        hint="set [splits] train_end and valid_end to dates inside the data (or fractions such as 0.7 and "
+        "0.85), so that every split gets label dates after the purge and embargo",
+    )
 
 
 def dataset_fingerprint(source: Source, channels: tuple[str, ...], config: dict[str, Any]) -> str:
@@ -502,11 +571,13 @@ def load_splits(
     block_on_device: bool,
     owned: bool = False,
     as_of: dt.date | None = None,
+    task: Any = None,
 ) -> dict[str, WindowDataset]:
     """The loading steps of the module docstring, in order, for every split in ``names``.
 
     ``owned``: the connection is the loader's own (lean; closed once the last block is read).
     ``as_of``: the last date a ``latest`` window may end on.
+    ``task``: a :class:`training.progress.Task` that shows the rows read, step by step.
     """
     names = _check_splits(names)
     device = resolve_device(device)
@@ -514,10 +585,12 @@ def load_splits(
     h = label_horizon(source, project)
     label = label_column(options.label, source.label_columns, h)
     # 1. row metadata, 2. plans (the per-row arrays are gone once this returns)
-    rows = read_rows(con, source, label, grow=owned)
+    rows = read_rows(con, source, label, grow=owned, task=task)
     if not len(rows):
         raise TrainingError("training_set is empty", hint="run `fstore build` first")
-    bounds = resolve_boundaries(project.splits, *date_range(rows), h)
+    first, last = date_range(rows)
+    bounds = resolve_boundaries(project.splits, first, last, h)
+    absent = rows.absent
     plans = plan_splits(
         rows,
         names,
@@ -531,13 +604,30 @@ def load_splits(
     del rows
     release_freed()
     skipped = skipped_assets(con, source, plans.skipped, plans.skipped_usable)
+    check_some_windows(plans, skipped, options.lookback, h)
+    symbols = asset_symbols(con, source, sorted(absent))
+    absent_by_symbol = {symbols[a]: names_ for a, names_ in absent.items()}
     stats = _norm_stats(con, source, bounds, options.normalize, stats)
     # 3. the blocks; the loader's own connection goes as soon as they are read
-    blocks = {split: _read_block(con, source, plans.by_split[split], options, owned) for split in names}
+    if task is not None:
+        task.reset("reading windows", sum(plans.by_split[split].block_rows for split in names))
+    blocks = {split: _read_block(con, source, plans.by_split[split], options, owned, task) for split in names}
     if owned:
         con.close()  # DuckDB's instance and buffers go as soon as the blocks are read
     # 4. normalise, 5. serve
-    common = _Common(source, options, label, stats, bounds, skipped, device, block_on_device, as_of)
+    common = _Common(
+        source,
+        options,
+        label,
+        stats,
+        bounds,
+        skipped,
+        absent_by_symbol,
+        (first, last),
+        device,
+        block_on_device,
+        as_of,
+    )
     return {split: _serve(split, blocks.pop(split), plans.by_split.pop(split), common) for split in names}
 
 
@@ -584,12 +674,17 @@ def _norm_stats(
 
 
 def _read_block(
-    con: duckdb.DuckDBPyConnection, source: Source, plan: Plan, options: LoadOptions, owned: bool
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    plan: Plan,
+    options: LoadOptions,
+    owned: bool,
+    task: Any = None,
 ) -> np.ndarray:
     """One block holding exactly the rows a split's windows read, asset by asset (indicator channels
     left for :func:`normalize_block`)."""
     f = len(source.feature_names)
-    channels = 2 * f if (options.missing == "fill" and options.indicator) else f
+    channels = 2 * f if options.indicator else f
     block = np.empty((plan.block_rows, channels), dtype=np.float32)
     read_block(
         con,
@@ -600,6 +695,7 @@ def _read_block(
         hi_day=plan.hi_day,
         lengths=plan.lengths,
         grow=owned,
+        task=task,
     )
     return block
 
@@ -614,6 +710,8 @@ class _Common:
     stats: NormStats
     bounds: SplitBoundaries
     skipped: dict[str, int]
+    absent: dict[str, tuple[str, ...]]  # symbol -> features the asset never has
+    dates: tuple[Any, Any]  # the data's first and last date
     device: torch.device
     block_on_device: bool
     as_of: dt.date | None = None
@@ -622,7 +720,9 @@ class _Common:
 def _serve(split: str, block: np.ndarray, plan: Plan, c: _Common) -> WindowDataset:
     """Normalise one split's block in place and wrap it, with its config and fingerprint."""
     f = len(c.source.feature_names)
-    normalize_block(block, f, c.stats, plan.offsets, plan.assets, fill=c.options.missing == "fill")
+    # NaN -> 0 (the training mean) in every mode: with "drop" the windows served hold NaN only in
+    # features their asset never has, which are filled (and flagged with missing_indicator)
+    normalize_block(block, f, c.stats, plan.offsets, plan.assets, fill=True)
     names = c.source.feature_names
     if block.shape[1] > f:
         names = (*names, *(f"{n}__missing" for n in names))
@@ -655,10 +755,12 @@ def _serve(split: str, block: np.ndarray, plan: Plan, c: _Common) -> WindowDatas
         stride=c.options.stride,
         boundaries=c.bounds,
         skipped_assets=c.skipped,
+        absent_features=c.absent,
+        date_range=c.dates,
         config=config,
         device=c.device,
         block_on_device=c.block_on_device,
     )
 
 
-__all__ = ["LoadOptions", "WindowDataset", "dataset_fingerprint", "load_splits"]
+__all__ = ["LoadOptions", "WindowDataset", "dataset_fingerprint", "load_splits", "require_windows"]

@@ -18,6 +18,10 @@ asset embedding joins it in one of five ways (``combine``):
 ``num_assets`` must equal ``max(asset_id) + 1`` of the asset-ID mapping version the model is trained
 with (IDs are append-only, so that is every ID ever issued); :func:`check_num_embeddings` refuses a
 mismatch, and ``mapping=`` / ``mapping_version=`` run it at construction.
+
+The TCN's last step sees 1 + (k − 1)(2ⁿ − 1) rows with kernel k = 3 and dilations 1, 2, …, 2ⁿ⁻¹; the
+constructor takes ``lookback`` and picks n (at least ``layers``) so that this covers the whole window
+(n = 5 for the default 60 rows), and refuses, naming the numbers, levels that cannot.
 """
 
 from __future__ import annotations
@@ -55,16 +59,59 @@ def check_num_embeddings(num_embeddings: int, mapping: Any, version: str | None 
         )
 
 
-class _TCN(nn.Module):
-    """Causal dilated 1-D convolutions (dilation 1, 2, 4, …) with residual connections."""
+TCN_KERNEL = 3  # taps per causal convolution
+TCN_MAX_LEVELS = 12  # dilations 1..2048: a receptive field of 8,191 rows with kernel 3
 
-    def __init__(self, in_dim: int, hidden: int, layers: int, dropout: float, kernel: int = 3) -> None:
+
+def tcn_receptive_field(levels: int, kernel: int = TCN_KERNEL) -> int:
+    """Rows the last step of a TCN with dilations 1, 2, 4, …, 2**(levels - 1) sees: 1 + (k - 1)(2**levels - 1)."""
+    return 1 + (kernel - 1) * (2**levels - 1)
+
+
+def tcn_levels(layers: int, lookback: int | None, kernel: int = TCN_KERNEL) -> int:
+    """Dilation levels of the TCN: at least ``layers`` (and 2), and as many as it takes for the last step
+    to see the whole window of ``lookback`` rows. A lookback no TCN of ``TCN_MAX_LEVELS`` covers is a
+    :class:`ConfigError` naming the numbers."""
+    if lookback is None:
+        raise ConfigError(
+            "encoder 'tcn' needs the window length (lookback=) to size its dilations",
+            hint="pass lookback= to TradingModel (fstore train does)",
+        )
+    levels = max(layers, 2)
+    while tcn_receptive_field(levels, kernel) < lookback and levels < TCN_MAX_LEVELS:
+        levels += 1
+    check_tcn_covers(levels, lookback, kernel)
+    return levels
+
+
+def check_tcn_covers(levels: int, lookback: int, kernel: int = TCN_KERNEL) -> None:
+    """Refuse a TCN whose last step cannot see every row of a ``lookback``-row window."""
+    field = tcn_receptive_field(levels, kernel)
+    if field < lookback:
+        dilations = ", ".join(str(2**i) for i in range(levels))
+        raise ConfigError(
+            f"encoder 'tcn' with kernel {kernel} and dilations {dilations} sees the last {field} rows, "
+            f"but a window has lookback = {lookback} rows: the first {lookback - field} would be ignored",
+            hint=(
+                f"use a lookback of at most {tcn_receptive_field(TCN_MAX_LEVELS, kernel)} rows"
+                f" ({TCN_MAX_LEVELS} dilation levels at most), or encoder 'gru' / 'lstm'"
+            ),
+        )
+
+
+class _TCN(nn.Module):
+    """Causal dilated 1-D convolutions (dilation 1, 2, 4, …, one level each) with residual connections.
+
+    ``levels`` is chosen by :func:`tcn_levels` so that the last step sees the whole window."""
+
+    def __init__(
+        self, in_dim: int, hidden: int, levels: int, dropout: float, kernel: int = TCN_KERNEL
+    ) -> None:
         super().__init__()
         self.inp = nn.Conv1d(in_dim, hidden, 1)
-        self.convs = nn.ModuleList(
-            nn.Conv1d(hidden, hidden, kernel, dilation=2**i) for i in range(max(layers, 2))
-        )
-        self.pads = [(kernel - 1) * 2**i for i in range(len(self.convs))]
+        self.convs = nn.ModuleList(nn.Conv1d(hidden, hidden, kernel, dilation=2**i) for i in range(levels))
+        self.pads = [(kernel - 1) * 2**i for i in range(levels)]
+        self.receptive_field = tcn_receptive_field(levels, kernel)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -110,12 +157,24 @@ def _check_arguments(
         raise ConfigError("; ".join(problems))
 
 
-def _encoder(kind: str, in_dim: int, hidden: int, layers: int, dropout: float) -> nn.Module:
-    """The sequence encoder: a causal TCN, or a batch-first GRU / LSTM."""
+def _encoder(kind: str, in_dim: int, hidden: int, layers: int, dropout: float, levels: int) -> nn.Module:
+    """The sequence encoder: a causal TCN of ``levels`` dilation levels, or a batch-first GRU / LSTM."""
     if kind == "tcn":
-        return _TCN(in_dim, hidden, layers, dropout)
+        return _TCN(in_dim, hidden, levels, dropout)
     rnn = nn.GRU if kind == "gru" else nn.LSTM
     return rnn(in_dim, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+
+
+def _resolve_tcn_levels(encoder: str, layers: int, lookback: int | None, levels: int | None) -> int | None:
+    """The TCN's dilation levels (None for the GRU / LSTM): ``levels`` as given (a checkpoint's), checked to
+    cover ``lookback`` when it is known, else sized to cover it."""
+    if encoder != "tcn":
+        return None
+    if levels is None:
+        return tcn_levels(layers, lookback)
+    if lookback is not None:
+        check_tcn_covers(levels, lookback)
+    return levels
 
 
 class TradingModel(nn.Module):
@@ -133,6 +192,8 @@ class TradingModel(nn.Module):
         hidden: int = 64,
         layers: int = 1,
         dropout: float = 0.1,
+        lookback: int | None = None,
+        tcn_levels: int | None = None,
         mapping: Any = None,
         mapping_version: str | None = None,
     ) -> None:
@@ -142,6 +203,8 @@ class TradingModel(nn.Module):
         )
         if mapping is not None:
             check_num_embeddings(num_assets, mapping, mapping_version)
+        self.lookback = lookback
+        self.tcn_levels = _resolve_tcn_levels(encoder, layers, lookback, tcn_levels)
         self.num_assets = num_assets
         self.embedding_dim = asset_embedding_dim
         self.feature_dim = feature_dim
@@ -157,7 +220,7 @@ class TradingModel(nn.Module):
         # submodules are created in this order (embedding, input join, encoder, output join, head) so a
         # seed gives the same initial weights as it always has
         enc_in = self._build_input(asset_embedding_dim, hidden)
-        self.encoder = _encoder(encoder, enc_in, hidden, layers, dropout)
+        self.encoder = _encoder(encoder, enc_in, hidden, layers, dropout, self.tcn_levels or 0)
         head_in = self._build_join(asset_embedding_dim, hidden)
         self.head = nn.Sequential(
             nn.Linear(head_in, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1)
@@ -190,10 +253,13 @@ class TradingModel(nn.Module):
         *,
         num_assets: int,
         feature_dim: int,
+        lookback: int | None = None,
+        tcn_levels: int | None = None,
         mapping: Any = None,
         mapping_version: str | None = None,
     ) -> TradingModel:
-        """Build from a :class:`features.config.ModelConfig` (or anything with the same fields)."""
+        """Build from a :class:`features.config.ModelConfig` (or anything with the same fields) for windows
+        of ``lookback`` rows (the TCN sizes its dilations by it; the GRU and LSTM read any length)."""
         return cls(
             num_assets,
             cfg.asset_embedding_dim,
@@ -204,6 +270,8 @@ class TradingModel(nn.Module):
             hidden=cfg.hidden,
             layers=cfg.layers,
             dropout=cfg.dropout,
+            lookback=lookback,
+            tcn_levels=tcn_levels,
             mapping=mapping,
             mapping_version=mapping_version,
         )
@@ -249,4 +317,15 @@ class TradingModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-__all__ = ["COMBINES", "ENCODERS", "TASKS", "TradingModel", "check_num_embeddings"]
+__all__ = [
+    "COMBINES",
+    "ENCODERS",
+    "TASKS",
+    "TCN_KERNEL",
+    "TCN_MAX_LEVELS",
+    "TradingModel",
+    "check_num_embeddings",
+    "check_tcn_covers",
+    "tcn_levels",
+    "tcn_receptive_field",
+]

@@ -3,12 +3,15 @@
     label_horizon / label_column   the horizon the data's labels were built with, the label to serve
     date_range                     the first and last date of the data (split fractions resolve on it)
     plan_splits                    per split: each sample's compact arrays and each asset's block range
+    check_some_windows             a lookback longer than every asset's history is an error naming it
 
 Rules (vectorised over rows, no per-sample Python): a row ends a window when it is past its asset's
-warm-up (the rows before the first one with every feature present) by ``lookback - 1`` rows, on the
-stride, has a label, belongs to the split (``training.splits``: purge and embargo) and, with
-``missing="drop"``, none of the window's rows misses a feature. Assets with fewer than
-``lookback + horizon`` rows after warm-up form no windows and are reported as skipped.
+warm-up (the rows before the first one with every feature *the asset has* present; a feature it never
+has, e.g. ``hl_range`` of a close-only series, is filled instead, see
+:func:`training.reading.absent_features`) by ``lookback - 1`` rows, on the stride, has a label,
+belongs to the split (``training.splits``: purge and embargo) and, with ``missing="drop"``, none of
+the window's rows misses a feature the asset has. Assets with fewer than ``lookback + horizon`` rows
+after warm-up form no windows and are reported as skipped.
 
 The ``latest`` split (for prediction) is each asset's newest row that ends a complete window, on or
 before ``as_of`` when given: past warm-up by ``lookback - 1`` rows and, with ``missing="drop"``, no
@@ -102,7 +105,7 @@ class _Segments:
     seg_asset: np.ndarray  # asset ID of each segment
     seg_of_row: np.ndarray | None  # int32 segment of each row
     pos: np.ndarray | None  # row index within its asset (int32 when the rows allow)
-    warmup: np.ndarray  # rows before the first one with every feature present, per asset
+    warmup: np.ndarray  # rows before the first one with every feature the asset has, per asset
 
 
 def _segments(rows: Rows) -> _Segments:
@@ -115,7 +118,7 @@ def _segments(rows: Rows) -> _Segments:
     itype = index_dtype(n)
     pos = np.arange(n, dtype=itype)
     pos -= seg_start.astype(itype)[seg_of_row]
-    # Warm-up: rows before the first row with every feature present never enter a window.
+    # Warm-up: rows before the first row with every feature the asset has never enter a window.
     first = np.where(rows.complete, pos, np.iinfo(itype).max)
     warmup = np.minimum.reduceat(first, seg_start) if n else np.zeros(0, np.int64)
     del first
@@ -196,6 +199,20 @@ class Plans:
     by_split: dict[str, Plan]
     skipped: np.ndarray
     skipped_usable: np.ndarray
+    num_assets: int = 0  # assets with any row
+
+
+def check_some_windows(plans: Plans, skipped: dict[str, int], lookback: int, horizon: int) -> None:
+    """Refuse a lookback that no asset's history is long enough for, naming the longest history."""
+    if not skipped or len(plans.skipped) < plans.num_assets:
+        return
+    symbol, longest = max(skipped.items(), key=lambda kv: (kv[1], kv[0]))
+    raise ConfigError(
+        f"lookback = {lookback:,} is longer than any asset's history: the longest, {symbol}, has "
+        f"{longest:,} rows after its features' warm-up, and one window needs lookback + horizon = "
+        f"{lookback + horizon:,} rows",
+        hint=f"set [loader] lookback (or --lookback) to at most {max(longest - horizon, 1):,}",
+    )
 
 
 def plan_splits(
@@ -217,7 +234,7 @@ def plan_splits(
     if LATEST_SPLIT in splits:
         ends[LATEST_SPLIT] = _latest_ends(rows, seg, lookback, missing, as_of).astype(itype, copy=False)
     ok, short = _window_ends(rows, seg, lookback, stride, bounds.horizon, missing)
-    plans = Plans({}, seg.seg_asset[short], (seg.seg_len - seg.warmup)[short])
+    plans = Plans({}, seg.seg_asset[short], (seg.seg_len - seg.warmup)[short], len(seg.seg_start))
     rows.complete = None  # consumed
     for split in splits:
         if split != LATEST_SPLIT:
@@ -241,7 +258,8 @@ def _plan(rows: Rows, seg: _Segments, ends: np.ndarray, lookback: int, num_embed
         first_idx = np.zeros(0, np.int64)
     used = seg_of_end[first_idx]
     del seg_of_end
-    last_idx = np.r_[first_idx[1:], len(ends)] - 1
+    # an empty split has no assets (np.r_[[], 0] - 1 would index row -1)
+    last_idx = np.r_[first_idx[1:], len(ends)] - 1 if len(ends) else np.zeros(0, np.int64)
     lo = ends[first_idx].astype(np.int64) - lookback + 1
     hi = ends[last_idx].astype(np.int64)
     lengths = hi - lo + 1
@@ -270,6 +288,7 @@ def _plan(rows: Rows, seg: _Segments, ends: np.ndarray, lookback: int, num_embed
 __all__ = [
     "Plan",
     "Plans",
+    "check_some_windows",
     "date_range",
     "id_dtype",
     "index_dtype",

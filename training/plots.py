@@ -4,6 +4,10 @@
   with the category blocks outlined and labelled;
 * ``<run>_pca.png``         the embeddings projected on their first two principal components, one
   colour per category, every point labelled with its symbol;
+
+Rows that never trained (their asset had no training window in the run, ``train_embeddings.trained``
+is false) are still at their random start: the PCA map draws them as hollow grey markers and the
+heatmap's labels for them are grey, both with a legend or note that says so.
 * ``<run>_curves.png``      train/valid loss per epoch, and validation AUC (classification) or IC
   (regression), with the best epoch marked.
 
@@ -12,13 +16,38 @@ matplotlib's Agg backend: no display needed.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from features.errors import ConfigError
 from features.warehouse import atomic_path
 from training.embeddings import Embeddings, cosine_matrix
+
+UNTRAINED_COLOUR = "#9e9e9e"
+
+
+def check_plot_dir(path: str | Path) -> Path:
+    """The folder PNGs go to, checked before any work: it may not exist yet, but it may not be a file,
+    sit under a file, or be in a folder this process cannot write to."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"--plot {path} is a file, not a folder: it names the folder the PNG pictures go to",
+            file=path,
+            hint="give a folder (it is created if missing), e.g. --plot target/plots",
+        )
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(
+            f"--plot {path}: {existing} is a file, so no folder can be made there", file=existing
+        )
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--plot {path}: cannot write in {existing}", file=existing)
+    return path
+
 
 _CATEGORY_COLOURS = {"sectors": "#1f77b4", "etfs": "#2ca02c", "crypto": "#d62728"}
 
@@ -58,6 +87,10 @@ def similarity_heatmap(emb: Embeddings, path: Path) -> Path:
     labels = [emb.symbols[i] for i in order]
     ax.set_xticks(range(n), labels, rotation=90, fontsize=font)
     ax.set_yticks(range(n), labels, fontsize=font)
+    untrained = [k for k, i in enumerate(order) if not emb.is_trained(int(i))]
+    for k in untrained:  # rows still at their random start: grey labels
+        ax.get_xticklabels()[k].set_color(UNTRAINED_COLOUR)
+        ax.get_yticklabels()[k].set_color(UNTRAINED_COLOUR)
     # outline each sub-category block; name each category block on the right
     subs = [(emb.categories[i], emb.subcategories[i]) for i in order]
     start = 0
@@ -72,7 +105,10 @@ def similarity_heatmap(emb: Embeddings, path: Path) -> Path:
             label = f"{sub} ({cat})" if sub and cat else sub or cat or "?"
             ax.text(n + 0.5, (start + k - 1) / 2, label, va="center", fontsize=8)
             start = k
-    ax.set_title(f"cosine similarity of asset embeddings\nrun {emb.run_id}, epoch {emb.epoch}", fontsize=11)
+    note = f"\ngrey labels: {len(untrained)} untrained rows (no training windows)" if untrained else ""
+    ax.set_title(
+        f"cosine similarity of asset embeddings\nrun {emb.run_id}, epoch {emb.epoch}{note}", fontsize=11
+    )
     fig.colorbar(im, ax=ax, orientation="horizontal", fraction=0.03, pad=0.06, label="cosine similarity")
     fig.tight_layout()
     _save(plt, fig, path, dpi=150)
@@ -87,12 +123,27 @@ def pca_scatter(emb: Embeddings, path: Path) -> Path:
     xy = centred @ vt[:2].T  # (N, 2)
     share = (s[:2] ** 2) / max((s**2).sum(), 1e-12)
     fig, ax = plt.subplots(figsize=(11, 9))
+    trained = [emb.is_trained(i) for i in range(len(emb.symbols))]
     for cat in sorted(set(emb.categories)):
-        idx = [i for i, c in enumerate(emb.categories) if c == cat]
+        idx = [i for i, c in enumerate(emb.categories) if c == cat and trained[i]]
         colour = _CATEGORY_COLOURS.get(cat)
-        ax.scatter(xy[idx, 0], xy[idx, 1], s=28, alpha=0.8, label=cat or "unknown", color=colour)
+        if idx:
+            ax.scatter(xy[idx, 0], xy[idx, 1], s=28, alpha=0.8, label=cat or "unknown", color=colour)
+    idle = [i for i, t in enumerate(trained) if not t]
+    if idle:  # hollow grey: still at their random start
+        ax.scatter(
+            xy[idle, 0],
+            xy[idle, 1],
+            s=28,
+            facecolors="none",
+            edgecolors=UNTRAINED_COLOUR,
+            label=f"untrained ({len(idle)}: no training windows)",
+        )
     for i, sym in enumerate(emb.symbols):
-        ax.annotate(sym, xy[i], fontsize=6, alpha=0.75, xytext=(3, 2), textcoords="offset points")
+        colour = "black" if trained[i] else UNTRAINED_COLOUR
+        ax.annotate(
+            sym, xy[i], fontsize=6, alpha=0.75, xytext=(3, 2), textcoords="offset points", color=colour
+        )
     ax.set_xlabel(f"PC1 ({share[0]:.0%} of variance)")
     ax.set_ylabel(f"PC2 ({share[1]:.0%} of variance)" if len(share) > 1 else "PC2")
     ax.set_title(f"run {emb.run_id}, epoch {emb.epoch}: asset embeddings, first two principal components")
@@ -154,7 +205,7 @@ def write_run_plots(db: str | Path, run_id: str, out_dir: Path, *, epoch: int | 
     from training.embeddings import load_embeddings
     from training.runs import read_metrics, resolve_run
 
-    out_dir = Path(out_dir)
+    out_dir = check_plot_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     con = connect(db, read_only=True, wait_s=10.0)
     try:
@@ -171,4 +222,11 @@ def write_run_plots(db: str | Path, run_id: str, out_dir: Path, *, epoch: int | 
     return paths
 
 
-__all__ = ["pca_scatter", "similarity_heatmap", "training_curves", "write_run_plots"]
+__all__ = [
+    "UNTRAINED_COLOUR",
+    "check_plot_dir",
+    "pca_scatter",
+    "similarity_heatmap",
+    "training_curves",
+    "write_run_plots",
+]

@@ -3,9 +3,11 @@
     open_source     a Project, a project folder, a warehouse file or a caller's connection → a connection
     read_sorted     stream one (asset, date)-sorted query, Arrow batch by batch, into preallocated arrays;
                     the loader's own connection retries a query that outgrows its small buffer pool
-    read_rows       every row's metadata (asset, day, label, "all features present"), range by range
+    read_rows       every row's metadata (asset, day, label, "every feature the asset has is present"),
+                    range by range, and the features each asset never has
     read_block      the feature rows a split's windows touch, into one float32 (N, F) block
     skipped_assets  symbol → usable rows of the assets too short for one window
+    asset_symbols   asset ID → symbol, for messages
 
 No read ever holds a full-size Arrow, Polars or float64 copy of the table: each query covers a range
 of assets of about ``_QUERY_BYTES`` (DuckDB sorts a query's whole result before its first row comes
@@ -16,8 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -157,38 +159,89 @@ class Rows:
     """Metadata of every row of the source, sorted by (asset, date): 13 bytes a row.
 
     ``asset``, ``day`` (days since 1970-01-01): int32; ``y``: float32 (NULL → NaN); ``complete``: every
-    feature of the row is present. Planning drops each array as soon as it is done with it.
+    feature *the asset has* is present in the row. ``absent``: asset ID → the features it has in no row
+    at all (e.g. ``hl_range`` of a close-only series): they are filled, never a reason to drop a window.
+    Planning drops each per-row array as soon as it is done with it.
     """
 
     asset: np.ndarray
     day: np.ndarray
     y: np.ndarray
     complete: np.ndarray
+    absent: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.asset)
 
 
-def read_rows(con: duckdb.DuckDBPyConnection, source: Source, label: str, grow: bool) -> Rows:
-    """Every row's metadata, asset range by asset range straight into preallocated arrays; DuckDB
-    never sorts or holds more than one range at a time. Refuses two rows for one asset and date."""
+def _per_asset(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per asset (ascending): its ID, its row count and, per feature, how many of its rows have a value."""
+    values = "".join(
+        f", count(nullif({quote_ident(f)}::double, 'nan'::double))" for f in source.feature_names
+    )
     per_asset = con.sql(
-        f"select asset_id::integer, count(*) from {source.relation} where asset_id is not null"
+        f"select asset_id::integer, count(*){values} from {source.relation} where asset_id is not null"
         " group by 1 order by 1"
     ).fetchall()
-    assets = np.array([a for a, _ in per_asset], dtype=np.int64)
-    counts = np.array([c for _, c in per_asset], dtype=np.int64)
+    f = len(source.feature_names)
+    assets = np.array([r[0] for r in per_asset], dtype=np.int64)
+    counts = np.array([r[1] for r in per_asset], dtype=np.int64)
+    valued = np.array([r[2:] for r in per_asset], dtype=np.int64).reshape(len(per_asset), f)
+    return assets, counts, valued
+
+
+def absent_features(
+    feature_names: tuple[str, ...], assets: np.ndarray, counts: np.ndarray, valued: np.ndarray
+) -> dict[int, tuple[str, ...]]:
+    """Asset ID → the features it never has: no row has a value although the asset has more rows than
+    the feature's warm-up (the fewest rows without a value among the assets that have it). A late
+    listing still inside a feature's warm-up is not missing that feature; a close-only series is."""
+    has = valued > 0
+    lacking = counts[:, None] - valued  # (A, F) rows without a value
+    warmup = np.where(has, lacking, np.iinfo(np.int64).max).min(axis=0, initial=np.iinfo(np.int64).max)
+    warmup = np.where(has.any(axis=0), warmup, -1)  # a feature no asset has is absent everywhere
+    never = ~has & (counts[:, None] > warmup[None, :])  # (A, F)
+    return {
+        int(a): tuple(name for name, gone in zip(feature_names, row, strict=True) if gone)
+        for a, row in zip(assets.tolist(), never, strict=True)
+        if row.any()
+    }
+
+
+def _missing_sql(source: Source, absent: dict[int, tuple[str, ...]]) -> str:
+    """SQL: the row misses a feature its asset has (a feature an asset never has does not count)."""
+    terms = []
+    for f in source.feature_names:
+        term = f"coalesce(isnan({quote_ident(f)}::double), true)"
+        without = sorted(a for a, names in absent.items() if f in names)
+        if without:  # integer IDs the loader read itself
+            term = f"({term} and asset_id not in ({', '.join(str(a) for a in without)}))"
+        terms.append(term)
+    return " or ".join(terms)
+
+
+def read_rows(
+    con: duckdb.DuckDBPyConnection, source: Source, label: str, grow: bool, task: Any = None
+) -> Rows:
+    """Every row's metadata, asset range by asset range straight into preallocated arrays; DuckDB
+    never sorts or holds more than one range at a time. Refuses two rows for one asset and date.
+    ``task``: a :class:`training.progress.Task` that counts the rows read."""
+    assets, counts, valued = _per_asset(con, source)
+    absent = absent_features(source.feature_names, assets, counts, valued)
     n = int(counts.sum())
     rows = Rows(
         asset=np.empty(n, dtype=np.int32),
         day=np.empty(n, dtype=np.int32),
         y=np.empty(n, dtype=np.float32),  # y is float32 in every batch anyway
         complete=np.empty(n, dtype=bool),
+        absent=absent,
     )
-    missing = " or ".join(f"coalesce(isnan({quote_ident(f)}::double), true)" for f in source.feature_names)
+    if task is not None:
+        task.reset("reading rows", n)
     select = (
         f"select asset_id::integer as asset_id, (ts::date - date '1970-01-01')::integer as day,"
-        f" {quote_ident(label)}::double as y, not ({missing}) as complete from {source.relation}"
+        f" {quote_ident(label)}::double as y, not ({_missing_sql(source, absent)}) as complete"
+        f" from {source.relation}"
     )
 
     def write(batch: pa.RecordBatch, at: int) -> int:
@@ -200,6 +253,8 @@ def read_rows(con: duckdb.DuckDBPyConnection, source: Source, label: str, grow: 
         rows.day[at : at + m] = cols["day"]
         rows.y[at : at + m] = cols["y"].astype(np.float32)
         rows.complete[at : at + m] = cols["complete"]
+        if task is not None:
+            task.advance(m)
         return m
 
     at = 0
@@ -235,10 +290,11 @@ def read_block(
     hi_day: np.ndarray,
     lengths: np.ndarray,
     grow: bool,
+    task: Any = None,
 ) -> None:
     """Fill ``out`` (N, F) with the feature rows of each of ``assets`` (ascending) dated ``lo_day..hi_day``
     (``lengths`` rows each), in (asset, date) order: one query per range of assets of about
-    ``_QUERY_BYTES``, streamed as Arrow record batches of float32 columns into ``out``."""
+    ``_QUERY_BYTES``, streamed as Arrow record batches of float32 columns into ``out``; ``task`` counts them."""
     cols = ", ".join(f"t.{quote_ident(f)}::float" for f in source.feature_names)  # float32 from DuckDB
 
     def write(batch: pa.RecordBatch, at: int) -> int:
@@ -246,6 +302,8 @@ def read_block(
         if at + len(part) > len(out):
             raise TrainingError("training_set changed while it was read (more rows than expected)")
         out[at : at + len(part)] = part
+        if task is not None:
+            task.advance(len(part))
         return len(part)
 
     at = 0
@@ -271,27 +329,35 @@ def read_block(
         raise TrainingError(f"training_set changed while it was read ({at} rows, expected {len(out)})")
 
 
-def skipped_assets(
-    con: duckdb.DuckDBPyConnection, source: Source, assets: np.ndarray, usable: np.ndarray
-) -> dict[str, int]:
-    """Symbol → rows after warm-up, for assets too short to form one window (IDs without a symbol column)."""
-    if not len(assets):
-        return {}
+def asset_symbols(con: duckdb.DuckDBPyConnection, source: Source, assets: Sequence[int]) -> dict[int, str]:
+    """Asset ID → its symbol in the source (the ID as text when the source has no symbol column)."""
     names = {int(a): str(int(a)) for a in assets}
+    if not names:
+        return names
     try:
-        ids = ", ".join(str(int(a)) for a in assets)
+        ids = ", ".join(str(a) for a in names)  # integer IDs the loader read itself
         for a, sym in con.execute(
             f"select asset_id, any_value(symbol) from {source.relation} where asset_id in ({ids}) group by 1"
         ).fetchall():
             names[int(a)] = str(sym)
     except (duckdb.Error, FstoreError):
         pass  # no symbol column: report asset IDs
+    return names
+
+
+def skipped_assets(
+    con: duckdb.DuckDBPyConnection, source: Source, assets: np.ndarray, usable: np.ndarray
+) -> dict[str, int]:
+    """Symbol → rows after warm-up, for assets too short to form one window (IDs without a symbol column)."""
+    names = asset_symbols(con, source, [int(a) for a in assets])
     return {names[int(a)]: int(u) for a, u in zip(assets, usable, strict=True)}
 
 
 __all__ = [
     "Rows",
+    "absent_features",
     "asset_chunks",
+    "asset_symbols",
     "open_source",
     "read_block",
     "read_rows",

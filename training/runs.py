@@ -6,8 +6,10 @@ Tables (plain names, documented in the README)::
                            device, parameter count, best epoch, test metrics, pid + host of the writer
     train_metrics          run_id, epoch, split, loss, accuracy, auc, ic, samples_per_s
     train_embeddings       run_id, epoch, asset_id, symbol, category, subcategory, dim,
-                           vector FLOAT[32] (zero-padded past dim), norm, drift
+                           vector FLOAT[32] (zero-padded past dim), norm, drift, trained
     train_embedding_stats  run_id, epoch: norm mean/std/min/max and drift mean/min over assets
+    train_asset_samples    run_id, asset_id, symbol, split, samples: every asset ID's window count per
+                           split (0 included); ``train_embeddings.trained`` is ``samples > 0`` on train
 
 ``vector`` is a fixed-size ``FLOAT[32]`` array (32 is the largest embedding dim the model allows):
 padding with zeros leaves cosine similarity, distance and inner product unchanged, so
@@ -18,7 +20,9 @@ opens it for writing, writes and closes it (:func:`writing`, retrying a held loc
 ``status`` is ``running`` until the run ends ``finished``, ``failed`` (an exception) or ``interrupted``
 (Ctrl-C / SIGTERM). A process killed outright cannot say so; its row keeps ``running`` with its pid and
 host, and :func:`mark_stale_runs` (called by ``fstore train`` and ``fstore runs``) marks it failed once
-that pid is gone.
+that pid is gone or the run folder's lock is free (:mod:`training.locks`). :func:`reopen_run` claims a
+run for a resume in one conditional update and trims what it logged past its checkpoint;
+:func:`write_epoch` replaces an epoch's rows rather than adding a second copy.
 """
 
 from __future__ import annotations
@@ -61,16 +65,23 @@ _DDL = {
     "train_embeddings": f"""
         run_id varchar not null, epoch integer not null, asset_id integer not null, symbol varchar,
         category varchar, subcategory varchar, dim integer not null, vector float[{VECTOR_WIDTH}] not null,
-        norm double, drift double""",
+        norm double, drift double, trained boolean""",
     "train_embedding_stats": """
         run_id varchar not null, epoch integer not null, norm_mean double, norm_std double,
         norm_min double, norm_max double, drift_mean double, drift_min double, assets integer""",
+    "train_asset_samples": """
+        run_id varchar not null, asset_id integer not null, symbol varchar, split varchar not null,
+        samples bigint not null""",
 }
+# Columns added after a table was first released: a warehouse written by an older fstore gains them.
+_ADDED_COLUMNS = (("train_embeddings", "trained", "boolean"),)
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     for table, ddl in _DDL.items():
         con.execute(f"create table if not exists {table} ({ddl})")
+    for table, column, type_ in _ADDED_COLUMNS:
+        con.execute(f"alter table {table} add column if not exists {column} {type_}")
 
 
 @contextlib.contextmanager
@@ -189,24 +200,91 @@ def asset_rows(con: duckdb.DuckDBPyConnection) -> list[AssetRow]:
     ]
 
 
-def resume_run(db: str | Path, run_id: str, *, device: str) -> None:
-    """Mark a run ``running`` again under this process; drop what it logged after its checkpoint."""
+def write_asset_samples(
+    con: duckdb.DuckDBPyConnection, run_id: str, counts: dict[str, np.ndarray], assets: Sequence[AssetRow]
+) -> None:
+    """``train_asset_samples``: per split, every asset ID's sample count (0 included), replacing the run's."""
+    import pyarrow as pa
+
+    symbols = {int(a): s for a, s, _, _ in assets}
+    con.execute("delete from train_asset_samples where run_id = ?", [run_id])
+    for split, per_asset in counts.items():
+        ids = np.arange(len(per_asset), dtype=np.int32)
+        table = pa.table(
+            {
+                "asset_id": pa.array(ids),
+                "symbol": pa.array([symbols.get(int(i)) for i in ids], pa.string()),
+                "samples": pa.array(np.asarray(per_asset, dtype=np.int64)),
+            }
+        )
+        con.register("_fstore_asset_samples", table)
+        try:
+            con.execute(
+                "insert into train_asset_samples (run_id, asset_id, symbol, split, samples)"
+                " select ?, asset_id, symbol, ?, samples from _fstore_asset_samples",
+                [run_id, split],
+            )
+        finally:
+            con.unregister("_fstore_asset_samples")
+
+
+def trained_assets(con: duckdb.DuckDBPyConnection, run_id: str) -> np.ndarray | None:
+    """Asset IDs with at least one training sample in ``run_id`` (None when the run logged no counts)."""
+    if not table_exists(con, "train_asset_samples", views=False):
+        return None
+    rows = con.execute(
+        "select asset_id, samples from train_asset_samples where run_id = ? and split = 'train'", [run_id]
+    ).fetchall()
+    if not rows:
+        return None
+    return np.array(sorted(a for a, n in rows if n > 0), dtype=np.int64)
+
+
+def resume_run(db: str | Path, run_id: str, *, device: str, epoch: int | None = None) -> None:
+    """Claim a run for this process (``running``), trimmed back to its checkpoint's ``epoch``."""
     with writing(db) as con:
-        reopen_run(con, run_id, device=device)
+        reopen_run(con, run_id, device=device, epoch=epoch)
 
 
-def reopen_run(con: duckdb.DuckDBPyConnection, run_id: str, *, device: str) -> None:
-    """:func:`resume_run` on an open :func:`writing` connection."""
-    con.execute(
+def reopen_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    *,
+    device: str,
+    epoch: int | None = None,
+    best_epoch: int | None = None,
+    best_valid_loss: float | None = None,
+) -> None:
+    """:func:`resume_run` on an open :func:`writing` connection.
+
+    The claim is one conditional update: a run some live process already marked ``running`` is refused,
+    naming it. Whatever the run logged past ``epoch`` (the epoch its last checkpoint holds; default:
+    ``epochs_done``) is deleted, so a run killed between logging an epoch and checkpointing it logs
+    that epoch again, once, when it is trained again; its test score goes too (the best epoch may change).
+    """
+    claimed = con.execute(
         "update train_runs set status = 'running', ended_at = null, error = null, resumed_at = ?,"
-        " device = ?, pid = ?, host = ? where run_id = ?",
+        " device = ?, pid = ?, host = ? where run_id = ? and status <> 'running' returning epochs_done",
         [_now(), device, os.getpid(), socket.gethostname(), run_id],
-    )
-    done = con.execute("select epochs_done from train_runs where run_id = ?", [run_id]).fetchall()[0][0]
+    ).fetchall()
+    if not claimed:
+        rows = con.execute("select pid, host from train_runs where run_id = ?", [run_id]).fetchall()
+        pid, host = rows[0] if rows else ("?", "?")
+        raise TrainingError(
+            f"run {run_id} is still running (pid {pid} on {host}); one process trains a run at a time",
+            hint="wait for it to finish, or stop it and resume again",
+        )
+    done = claimed[0][0] if epoch is None else epoch
     for table in ("train_metrics", "train_embeddings", "train_embedding_stats"):
         con.execute(f"delete from {table} where run_id = ? and epoch > ?", [run_id, done])
     # the test score belongs to the best epoch, which the continued run may change
     con.execute("delete from train_metrics where run_id = ? and split = 'test'", [run_id])
+    if epoch is not None:
+        con.execute(
+            "update train_runs set epochs_done = ?, best_epoch = ?, best_valid_loss = ?, test_loss = null,"
+            " test_accuracy = null, test_auc = null, test_ic = null where run_id = ?",
+            [epoch, best_epoch, best_valid_loss, run_id],
+        )
 
 
 def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -226,8 +304,10 @@ def log_epoch(
     assets: Sequence[AssetRow] = (),
     best_epoch: int | None = None,
     best_valid_loss: float | None = None,
+    trained: np.ndarray | None = None,
 ) -> None:
-    """One epoch: its metric rows, the embedding table (+ norms, drift vs ``previous``), progress."""
+    """One epoch: its metric rows, the embedding table (+ norms, drift vs ``previous``, which rows are
+    ``trained``), progress."""
     with writing(db) as con:
         write_epoch(
             con,
@@ -239,6 +319,7 @@ def log_epoch(
             assets=assets,
             best_epoch=best_epoch,
             best_valid_loss=best_valid_loss,
+            trained=trained,
         )
 
 
@@ -253,13 +334,17 @@ def write_epoch(
     assets: Sequence[AssetRow] = (),
     best_epoch: int | None = None,
     best_valid_loss: float | None = None,
+    trained: np.ndarray | None = None,
 ) -> None:
-    """:func:`log_epoch` on an open :func:`writing` connection."""
+    """:func:`log_epoch` on an open :func:`writing` connection. An epoch is logged once: rows a
+    previous attempt at the same epoch left are replaced, never duplicated."""
     now = _now()
+    for table in ("train_metrics", "train_embeddings", "train_embedding_stats"):
+        con.execute(f"delete from {table} where run_id = ? and epoch = ?", [run_id, epoch])
     for m in metrics:
         _insert_metrics(con, run_id, epoch, m["split"], m, now)
     if embedding is not None:
-        _log_embedding(con, run_id, epoch, embedding, previous, assets)
+        _log_embedding(con, run_id, epoch, embedding, previous, assets, trained)
     con.execute(
         "update train_runs set epochs_done = ?, best_epoch = coalesce(?, best_epoch),"
         " best_valid_loss = coalesce(?, best_valid_loss) where run_id = ?",
@@ -294,6 +379,7 @@ def _log_embedding(
     weight: np.ndarray,
     previous: np.ndarray | None,
     assets: Sequence[AssetRow],
+    trained: np.ndarray | None = None,
 ) -> None:
     import pyarrow as pa
 
@@ -319,13 +405,18 @@ def _log_embedding(
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(padded.ravel()), VECTOR_WIDTH),
             "norm": pa.array(norm),
             "drift": pa.array(drift, from_pandas=True),
+            # trained: the asset had training samples in this run (NULL when unknown)
+            "trained": pa.nulls(n, pa.bool_())
+            if trained is None
+            else pa.array(np.isin(np.arange(n), trained)),
         }
     )
     con.register("_fstore_emb_rows", table)
     try:
         con.execute(
-            f"insert into train_embeddings select ?, ?, asset_id, symbol, category, subcategory, ?,"
-            f" vector::float[{VECTOR_WIDTH}], norm, drift from _fstore_emb_rows",
+            "insert into train_embeddings (run_id, epoch, asset_id, symbol, category, subcategory, dim,"
+            " vector, norm, drift, trained) select ?, ?, asset_id, symbol, category, subcategory, ?,"
+            f" vector::float[{VECTOR_WIDTH}], norm, drift, trained from _fstore_emb_rows",
             [run_id, epoch, d],
         )
     finally:
@@ -416,14 +507,23 @@ def pid_alive(pid: int) -> bool:
 
 
 def stale_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Runs still marked ``running`` on this host whose process no longer exists."""
+    """Runs still marked ``running`` on this host whose process no longer exists: its pid is gone, or
+    the run folder's lock (:mod:`training.locks`) is free, which also catches a pid reused since."""
+    from training.locks import lock_is_free
+
     if not _has_runs(con):
         return []
     host = socket.gethostname()
     rows = con.execute(
-        "select run_id, pid from train_runs where status = 'running' and host = ? and pid is not null", [host]
+        "select run_id, pid, checkpoint from train_runs where status = 'running' and host = ?"
+        " and pid is not null",
+        [host],
     ).fetchall()
-    return [run_id for run_id, pid in rows if not pid_alive(int(pid))]
+    return [
+        run_id
+        for run_id, pid, folder in rows
+        if not pid_alive(int(pid)) or (folder is not None and lock_is_free(folder))
+    ]
 
 
 def mark_stale_runs(db: str | Path) -> list[str]:
@@ -481,11 +581,21 @@ def list_runs(con: duckdb.DuckDBPyConnection, *, limit: int = 50) -> tuple[list[
 
 
 def resolve_run(con: duckdb.DuckDBPyConnection, run: str) -> dict[str, Any]:
-    """The ``train_runs`` row of ``run``: a run ID, a unique prefix of one, or ``latest``."""
+    """The ``train_runs`` row of ``run``: a run ID, a unique prefix of one, or ``latest`` (the newest
+    *finished* run: an interrupted or failed one is used only when named)."""
     if not _has_runs(con):
         raise TrainingError("the warehouse has no training runs yet", hint="run `fstore train` first")
     if run == "latest":
-        rows = con.execute("select * from train_runs order by started_at desc limit 1").fetchall()
+        rows = con.execute(
+            "select * from train_runs where status = 'finished' order by started_at desc limit 1"
+        ).fetchall()
+        if not rows:
+            newest = con.execute("select run_id, status from train_runs order by started_at desc limit 3")
+            others = ", ".join(f"{r} ({st})" for r, st in newest.fetchall())
+            raise TrainingError(
+                f"no finished training run yet ('latest' means the newest finished run; runs: {others})",
+                hint="name a run by its ID to use an unfinished one, or `fstore train --resume RUN` to finish it",
+            )
     else:
         rows = con.execute(
             "select * from train_runs where run_id = ? or starts_with(run_id, ?) order by run_id = ? desc",
@@ -505,6 +615,25 @@ def resolve_run(con: duckdb.DuckDBPyConnection, run: str) -> dict[str, Any]:
         )
     names = [d[0] for d in con.description]
     return dict(zip(names, rows[0], strict=True))
+
+
+def unfinished_note(row: dict[str, Any]) -> str | None:
+    """A warning for a command pointed at a run that did not finish (None for a finished run)."""
+    status = row.get("status")
+    if status == "finished":
+        return None
+    done = row.get("epochs_done")
+    config = row.get("config")
+    total = None
+    if isinstance(config, str):
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            total = json.loads(config).get("train", {}).get("epochs")
+    progress = f"{done} of {total} epochs" if total is not None else f"{done} epochs"
+    return (
+        f"run {row['run_id']} is {status}, not finished ({progress} done): its embeddings and checkpoints"
+        " are from an unfinished run"
+        + (" and some rows may still be at their random start" if not done else "")
+    )
 
 
 def read_metrics(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:
@@ -536,6 +665,9 @@ __all__ = [
     "resume_run",
     "stale_runs",
     "start_run",
+    "trained_assets",
+    "unfinished_note",
+    "write_asset_samples",
     "write_epoch",
     "write_evaluation",
     "writing",

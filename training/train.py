@@ -3,21 +3,28 @@
 :func:`run_training` runs the steps of :data:`STEPS` in order, each a small function of the
 :class:`RunContext` that fills in what the next ones need::
 
-    claim_warehouse → resolve_config → load_data → build_model → record_run → train_and_test → write_plots
+    check_request → claim_warehouse → resolve_config → load_data → build_model → record_run
+        → train_and_test → write_plots
 
+0. ``check_request``: refuse what needs no data (``--resume`` with ``--init-from``, a ``--plot``
+   folder that names a file) before anything is read or trained;
 1. ``claim_warehouse``: mark runs whose process died ``failed`` (rank 0), then let every rank read;
 2. ``resolve_config``: the project's config with the overrides, or the checkpoint's for ``resume`` /
-   ``init_from``; the device;
+   ``init_from``; the device. ``resume`` takes the run folder's lock first (:mod:`training.locks`):
+   one process trains a run at a time;
 3. ``load_data``: the train / valid / test windows from one read of the warehouse
-   (:meth:`training.loader.WindowDataset.splits`);
+   (:meth:`training.loader.WindowDataset.splits`); a split without windows is an error naming the
+   ``[splits]`` settings and the data's dates;
 4. ``build_model``: the model, its embedding table checked against the mapping version and grown for
    ``init_from``, the optimizer (restored for ``resume``), this rank's share (DDP);
-5. ``record_run``: the ``train_runs`` row (status ``running``, pid, host) and the epoch-0 embeddings,
-   in one write;
-6. ``train_and_test``: per epoch AdamW steps over shuffled batches, validation, checkpoint, metrics
-   and embeddings logged (a short write each: a run never holds the warehouse); stop early when the
-   validation loss has not improved for ``patience`` epochs; score the best epoch on the test split and
-   mark the run ``finished`` — or ``failed`` / ``interrupted`` if an exception, Ctrl-C or SIGTERM
+5. ``record_run``: in one write, the ``train_runs`` row (status ``running``, pid, host; a resumed run is
+   claimed and trimmed to its checkpoint's epoch), every asset's sample count per split
+   (``train_asset_samples``) and the epoch-0 embeddings (``trained`` marks the rows with training
+   windows); then the epoch-0 checkpoint;
+6. ``train_and_test``: per epoch AdamW steps over shuffled batches, validation, metrics and embeddings
+   logged, then the checkpoint (a short write each: a run never holds the warehouse); stop early when
+   the validation loss has not improved for ``patience`` epochs; score the best epoch on the test split
+   and mark the run ``finished`` — or ``failed`` / ``interrupted`` if an exception, Ctrl-C or SIGTERM
    ends it first;
 7. ``write_plots``: PNG pictures of the run, when asked for.
 
@@ -43,7 +50,7 @@ import torch
 from features.config import SPLITS, ModelConfig, Project, TrainConfig
 from features.errors import ConfigError, TrainingError
 from features.mapping import parse_version
-from features.warehouse import connect
+from features.warehouse import connect, remove_stale_temps
 from training import collectives, runs
 from training.checkpoints import (
     BEST,
@@ -53,11 +60,13 @@ from training.checkpoints import (
     model_from_checkpoint,
     run_dir,
     save_checkpoint,
+    tcn_levels_of,
 )
 from training.devices import resolve_device
+from training.locks import RunLock
 from training.metrics import auc, score, spearman
 from training.model import TradingModel, check_num_embeddings
-from training.progress import Progress, StopSignals
+from training.progress import Progress, StopSignals, Task
 
 _StopSignals = StopSignals  # the name tests and older callers use
 
@@ -65,21 +74,33 @@ _StopSignals = StopSignals  # the name tests and older callers use
 
 
 @torch.no_grad()
-def predict(model: TradingModel, dataset: Any, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Model outputs and labels for every sample of ``dataset``, in dataset order."""
+def predict(
+    model: TradingModel, dataset: Any, batch_size: int = 4096, *, task: Task | None = None, label: str = ""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Model outputs and labels for every sample of ``dataset``, in dataset order. ``task``: a progress
+    line (:mod:`training.progress`) that counts the samples scored, under ``label``."""
     model.eval()
     outs, ys = [], []
+    if task is not None:
+        task.reset(label or f"scoring {getattr(dataset, 'split', '')}".strip(), len(dataset))
     for x, ids, y in dataset.batches(batch_size, shuffle=False):
         outs.append(model(x, ids).float().cpu())
         ys.append(y.float().cpu())
+        if task is not None:
+            task.advance(len(y))
+    if task is not None:
+        task.done()
     if not outs:
         return np.zeros(0, np.float32), np.zeros(0, np.float32)
     return torch.cat(outs).numpy(), torch.cat(ys).numpy()
 
 
-def evaluate(model: TradingModel, dataset: Any, batch_size: int = 4096) -> dict[str, Any]:
+def evaluate(
+    model: TradingModel, dataset: Any, batch_size: int = 4096, *, task: Task | None = None
+) -> dict[str, Any]:
+    """Loss, accuracy, AUC, IC, samples and samples/s of ``model`` on ``dataset`` (``task``: progress)."""
     t0 = time.perf_counter()
-    out, y = predict(model, dataset, batch_size)
+    out, y = predict(model, dataset, batch_size, task=task)
     metrics = (
         score(model.task, out, y) if len(y) else {"loss": None, "accuracy": None, "auc": None, "ic": None}
     )
@@ -186,12 +207,13 @@ def fit(
     on_epoch_start: Callable[[int], None] | None = None,
     train_model: torch.nn.Module | None = None,
     sync: Callable[[dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]] | None = None,
+    eval_task: Task | None = None,
 ) -> FitState:
     """AdamW with early stopping on validation loss; the best weights are kept in ``state.best_state``.
 
     ``train_model`` is what the training step runs (a DDP wrapper of ``model``, see
     :mod:`training.collectives`); ``sync`` makes each epoch's metrics, and so the stopping decision,
-    the same on every rank.
+    the same on every rank. ``eval_task`` shows the validation scoring (:mod:`training.progress`).
     """
     optimizer = optimizer or make_optimizer(model, cfg)
     state = state or FitState()
@@ -209,7 +231,7 @@ def fit(
             max_samples=cfg.max_train_samples,
             on_step=on_step,
         )
-        valid_m = evaluate(model, valid_ds, max(cfg.batch_size, 4096))
+        valid_m = evaluate(model, valid_ds, max(cfg.batch_size, 4096), task=eval_task)
         if sync is not None:
             train_m, valid_m = sync(train_m, valid_m)
         vloss = valid_m["loss"] if valid_m["loss"] is not None else train_m["loss"]
@@ -249,6 +271,9 @@ class TrainResult:
     checkpoint: Path
     num_params: int
     device: str
+    untrained: dict[str, str] = field(default_factory=dict)  # symbol -> why it has no training window
+    absent_features: dict[str, tuple[str, ...]] = field(default_factory=dict)  # symbol -> never has
+    num_assets: int = 0  # embedding rows (asset IDs) of the run
 
 
 @dataclass
@@ -267,7 +292,9 @@ class RunContext:
     train_overrides: dict[str, Any] = field(default_factory=dict)
     progress: bool = False
     log: Callable[[str], None] | None = None
+    warn: Callable[[str], None] | None = None  # what a person must see (pointed at an unfinished run)
     writer: bool = True  # rank 0 of a distributed run, or a plain run: the warehouse writer
+    lock: RunLock | None = None  # the run folder's lock (rank 0), held until the run ends
     # resolve_config
     run_id: str = ""
     model_cfg: ModelConfig | None = None
@@ -284,9 +311,12 @@ class RunContext:
     grown: dict[int, str] = field(default_factory=dict)  # new embedding row -> where it started from
     prepared: collectives.Prepared | None = None
     assets: list[runs.AssetRow] | None = None  # dim_symbol rows, for embedding logs
+    trained: np.ndarray | None = None  # asset IDs whose embedding row trains (or trained, init_from)
+    untrained: dict[str, str] = field(default_factory=dict)  # symbol -> why it has no training window
     # record_run / train_and_test
     previous: np.ndarray | None = None  # the embedding table last logged (for drift)
     bar: Progress | None = None
+    scoring: Task | None = None  # the progress line of validation and test scoring
     stop: StopSignals | None = None
     status: str = "failed"
     error: str | None = None
@@ -304,6 +334,10 @@ class RunContext:
         if self.log is not None:
             self.log(text)
 
+    def caution(self, text: str) -> None:
+        if self.warn is not None:
+            self.warn(text)
+
     def result(self) -> TrainResult:
         best = self.state.best_valid_loss
         return TrainResult(
@@ -316,7 +350,24 @@ class RunContext:
             checkpoint=self.folder,
             num_params=self.model.num_parameters(),
             device=str(self.device),
+            untrained=dict(self.untrained),
+            absent_features=dict(self.train.absent_features),
+            num_assets=self.model.num_assets,
         )
+
+
+# --------------------------------------------------------------------------------------- 0. check
+
+
+def check_request(ctx: RunContext) -> None:
+    """What can be refused before anything is read or trained: conflicting flags, a plot folder that
+    names a file."""
+    if ctx.resume and ctx.init_from:
+        raise ConfigError("--resume continues a run and --init-from starts a new one from it: pick one")
+    if ctx.plot_dir is not None:
+        from training.plots import check_plot_dir
+
+        check_plot_dir(ctx.plot_dir)
 
 
 # --------------------------------------------------------------------------------------- 1. claim
@@ -334,24 +385,27 @@ def claim_warehouse(ctx: RunContext) -> None:
 
 def resolve_config(ctx: RunContext) -> None:
     """The run's model and train config, its ID and device: the project's with the overrides, or the
-    checkpoint's when continuing a run (``resume``) or starting from one (``init_from``)."""
-    if ctx.resume and ctx.init_from:
-        raise ConfigError("--resume continues a run and --init-from starts a new one from it: pick one")
+    checkpoint's when continuing a run (``resume``) or starting from one (``init_from``). To resume,
+    rank 0 takes the run folder's lock first: a second process resuming the same run is refused at once."""
     overrides = {**ctx.train_overrides, "epochs": ctx.epochs}
     if ctx.resume:
         row = _find_run(ctx.db, ctx.resume)
+        ctx.run_id = row["run_id"]
+        _lock(ctx)
         if row["status"] == "running":
             raise TrainingError(f"run {row['run_id']} is still running (pid {row['pid']} on {row['host']})")
         ctx.resumed = load_checkpoint(run_dir(ctx.project, row["run_id"]) / LAST)
         ctx.model_cfg = ModelConfig(**ctx.resumed["model_config"])
         ctx.train_cfg = _overrides(TrainConfig(**ctx.resumed["train_config"]), overrides)
-        ctx.run_id = row["run_id"]
     else:
         ctx.model_cfg = _overrides(ctx.project.model, ctx.model_overrides)
         ctx.train_cfg = _overrides(ctx.project.train, overrides)
-        ctx.run_id = collectives.broadcast(runs.new_run_id())
+        ctx.run_id = collectives.broadcast(runs.new_run_id())  # locked in record_run, once it is recorded
         if ctx.init_from:
             src = _find_run(ctx.db, ctx.init_from)
+            note = runs.unfinished_note(src)
+            if note:
+                ctx.caution(f"--init-from {ctx.init_from}: {note}")
             ctx.source = load_checkpoint(run_dir(ctx.project, src["run_id"]) / BEST)
             ctx.model_cfg = ModelConfig(**ctx.source["model_config"])  # same architecture, so weights fit
             ctx.init_from = src["run_id"]
@@ -364,6 +418,12 @@ def resolve_config(ctx: RunContext) -> None:
     ctx.device = resolve_device(ctx.train_cfg.device)
     if ctx.train_cfg.threads > 0:
         torch.set_num_threads(ctx.train_cfg.threads)
+
+
+def _lock(ctx: RunContext) -> None:
+    """Rank 0 holds the run folder's lock (:mod:`training.locks`) until the run ends."""
+    if ctx.writer:
+        ctx.lock = RunLock.acquire(run_dir(ctx.project, ctx.run_id), ctx.run_id)
 
 
 def _find_run(db: Path, ref: str) -> dict[str, Any]:
@@ -417,7 +477,7 @@ def _check_train_config(cfg: TrainConfig) -> None:
 def load_data(ctx: RunContext) -> None:
     """Train, valid and test windows from one read of the warehouse; a resumed run must see the
     dataset it was trained on."""
-    from training.loader import WindowDataset
+    from training.loader import WindowDataset, require_windows
 
     loader_cfg = ctx.resumed["loader"] if ctx.resumed else {}
     project = ctx.project
@@ -426,13 +486,18 @@ def load_data(ctx: RunContext) -> None:
     )
     lookback = loader_cfg.get("lookback", project.loader.lookback)
     ctx.data = WindowDataset.splits(
-        ctx.db, SPLITS, lookback=lookback, label=label, device=ctx.device, project=project
+        ctx.db,
+        SPLITS,
+        lookback=lookback,
+        label=label,
+        device=ctx.device,
+        project=project,
+        progress=ctx.progress,
     )
     if ctx.source is not None:  # init_from grows the embedding table by category: read them now
         ctx.assets = _read_assets(ctx.db)
     collectives.barrier()  # every rank has read its windows and let go: rank 0 may write
-    if len(ctx.train) == 0:
-        raise TrainingError("the training split has no windows", hint="check [splits] and [loader] lookback")
+    require_windows(ctx.data, project.splits)
     if ctx.resumed and ctx.resumed["dataset_fingerprint"] != ctx.train.fingerprint:
         raise TrainingError(
             f"run {ctx.run_id} was trained on dataset {ctx.resumed['dataset_fingerprint']}, the warehouse now "
@@ -461,6 +526,8 @@ def build_model(ctx: RunContext) -> None:
         ctx.model_cfg,
         num_assets=train.num_embeddings,
         feature_dim=train.num_features,
+        lookback=train.lookback,
+        tcn_levels=tcn_levels_of(ctx.resumed or ctx.source) if (ctx.resumed or ctx.source) else None,
         mapping_version=train.mapping_version,
     )
     _check_mapping(ctx.project, model.num_assets, train.mapping_version)
@@ -583,24 +650,94 @@ def _restore(ctx: RunContext) -> None:
 
 
 def record_run(ctx: RunContext) -> None:
-    """Rank 0, one write: the run's ``train_runs`` row (new, or reopened for ``resume``), the asset
-    rows for embedding logs and, for a new run, its initial embedding table as epoch 0."""
+    """Rank 0, one write: the run's ``train_runs`` row (new, or reclaimed and trimmed to its checkpoint
+    for ``resume``), every asset's sample count per split (``train_asset_samples``), the asset rows for
+    embedding logs and, for a new run, its initial embedding table as epoch 0; then the epoch-0
+    checkpoint of a new run (a run killed before its first epoch can be resumed), or, for ``resume``,
+    ``best.pt`` made to agree with the checkpoint resumed from."""
     model = ctx.model
     has_embedding = model.embedding_weight() is not None
     if ctx.resumed is not None and has_embedding:
         ctx.previous = _emb(model)
     if not ctx.writer:
         return
+    if ctx.resumed is None:
+        _lock(ctx)  # a new run: locked before its row says running
+    counts = {split: ctx.data[split].asset_counts(model.num_assets) for split in SPLITS}
     with runs.writing(ctx.db) as con:
-        if ctx.resumed is not None:
-            runs.reopen_run(con, ctx.run_id, device=str(ctx.device))
-        else:
-            runs.insert_run(con, _run_record(ctx))
         if ctx.assets is None:
             ctx.assets = runs.asset_rows(con)
+        ctx.trained, ctx.untrained = _trained_rows(ctx, con, counts)
+        if ctx.resumed is not None:
+            ckpt = ctx.resumed
+            best = ckpt["best_valid_loss"]
+            runs.reopen_run(
+                con,
+                ctx.run_id,
+                device=str(ctx.device),
+                epoch=int(ckpt["epoch"]),
+                best_epoch=ckpt["best_epoch"],
+                best_valid_loss=best if best is not None and math.isfinite(best) else None,
+            )
+        else:
+            runs.insert_run(con, _run_record(ctx))
+        runs.write_asset_samples(con, ctx.run_id, counts, ctx.assets)
         if ctx.resumed is None and has_embedding:  # epoch 0: the initial table
             ctx.previous = _emb(model)
-            runs.write_epoch(con, ctx.run_id, 0, [], embedding=ctx.previous, assets=ctx.assets)
+            runs.write_epoch(
+                con, ctx.run_id, 0, [], embedding=ctx.previous, assets=ctx.assets, trained=ctx.trained
+            )
+    if ctx.resumed is None:
+        save_checkpoint(ctx.folder / LAST, _payload(ctx, ctx.state, ctx.optimizer))
+    else:
+        for name in (LAST, BEST):  # temp files of a process killed mid-write (we hold the lock)
+            remove_stale_temps(ctx.folder / name)
+        _agree_best(ctx)
+
+
+def _trained_rows(
+    ctx: RunContext, con: Any, counts: dict[str, np.ndarray]
+) -> tuple[np.ndarray, dict[str, str]]:
+    """The embedding rows that train (asset IDs with training windows, plus for ``init_from`` the rows
+    the source run trained), and, per symbol of the others, why it has no training window."""
+    train = counts["train"]
+    trained = np.flatnonzero(train > 0)
+    if ctx.init_from:
+        inherited = runs.trained_assets(con, ctx.init_from)
+        if inherited is not None:
+            trained = np.union1d(trained, inherited[inherited < len(train)])
+    symbols = {a: s for a, s, _, _ in ctx.assets or []}
+    skipped = ctx.train.skipped_assets
+    need = ctx.train.lookback + (ctx.train.boundaries.horizon if ctx.train.boundaries else 1)
+    untrained: dict[str, str] = {}
+    kept = set(trained.tolist())
+    for a in np.flatnonzero(train == 0).tolist():
+        symbol = symbols.get(a) or str(a)
+        if symbol in skipped:
+            why = f"{skipped[symbol]} rows after warm-up, a window needs lookback + horizon = {need}"
+        elif counts["valid"][a] or counts["test"][a]:
+            why = "all its windows are dated after [splits] train_end"
+        else:
+            why = "no windows in any split (no rows in training_set, or none usable)"
+        if a in kept:
+            why += "; its row keeps what the --init-from run learned"
+        untrained[symbol] = why
+    return trained, untrained
+
+
+def _agree_best(ctx: RunContext) -> None:
+    """``resume``: ``best.pt`` holds the best epoch of the checkpoint resumed from (a run killed after
+    writing ``best.pt`` but before ``last.pt`` may have left a later one)."""
+    ckpt, path = ctx.resumed, ctx.folder / BEST
+    if ckpt.get("best_state") is None:
+        path.unlink(missing_ok=True)
+        return
+    try:
+        current = load_checkpoint(path)["best_epoch"] if path.is_file() else None
+    except (TrainingError, RuntimeError, OSError, EOFError):
+        current = None
+    if current != ckpt["best_epoch"]:
+        save_checkpoint(path, ckpt)
 
 
 def _run_record(ctx: RunContext) -> runs.RunRecord:
@@ -616,6 +753,8 @@ def _run_record(ctx: RunContext) -> runs.RunRecord:
     }
     if ctx.grown:
         config["grown_rows"] = {str(k): v for k, v in ctx.grown.items()}
+    config["untrained_assets"] = dict(ctx.untrained)  # symbol -> why it has no training window
+    config["absent_features"] = {k: list(v) for k, v in train.absent_features.items()}
     return runs.RunRecord(
         run_id=ctx.run_id,
         config=config,
@@ -640,8 +779,10 @@ def _run_record(ctx: RunContext) -> runs.RunRecord:
 def train_and_test(ctx: RunContext) -> None:
     """Fit with per-epoch checkpoints and logs, then score the best epoch on the test split. Whatever
     happens, rank 0 ends the run's row ``finished``, ``failed`` or ``interrupted``."""
-    with Progress(ctx.progress, _samples_per_epoch(ctx)) as bar, StopSignals() as stop:
+    remaining = max(ctx.train_cfg.epochs - ctx.state.epoch, 0)
+    with Progress(ctx.progress, _samples_per_epoch(ctx), remaining) as bar, StopSignals() as stop:
         ctx.bar, ctx.stop = bar, stop
+        ctx.scoring = bar.side_task("valid", len(ctx.prepared.valid))
         try:
             fit_with_logging(ctx)
             score_best_epoch(ctx)
@@ -686,6 +827,7 @@ def fit_with_logging(ctx: RunContext) -> None:
         on_epoch_start=ctx.bar.epoch,
         train_model=ctx.prepared.model,
         sync=ctx.prepared.sync,
+        eval_task=ctx.scoring,
     )
     ctx.stop.check()
 
@@ -695,12 +837,8 @@ def _on_step(ctx: RunContext, b: int, loss: float, rate: float) -> None:
     ctx.bar.step(b, loss, rate)
 
 
-def _log_epoch(ctx: RunContext, res: EpochResult, st: FitState, opt: torch.optim.Optimizer) -> None:
-    """Rank 0: checkpoints (last, and best when improved), metrics and embeddings, a line of text."""
-    ctx.stop.check()
-    if not ctx.writer:
-        return
-    payload = checkpoint_payload(
+def _payload(ctx: RunContext, st: FitState, opt: torch.optim.Optimizer) -> dict[str, Any]:
+    return checkpoint_payload(
         run_id=ctx.run_id,
         model=ctx.model,
         model_cfg=ctx.model_cfg,
@@ -711,9 +849,18 @@ def _log_epoch(ctx: RunContext, res: EpochResult, st: FitState, opt: torch.optim
         init_from=ctx.init_from,
         assets=ctx.assets,
     )
-    save_checkpoint(ctx.folder / LAST, payload)
-    if res.improved:
-        save_checkpoint(ctx.folder / BEST, payload)
+
+
+def _log_epoch(ctx: RunContext, res: EpochResult, st: FitState, opt: torch.optim.Optimizer) -> None:
+    """Rank 0: metrics and embeddings, then the checkpoints (best when improved, then last), a line of text.
+
+    The log goes first: a process killed between the two leaves the warehouse one epoch ahead of
+    ``last.pt``, and a resume trims that epoch (``runs.reopen_run``) and trains it again. The other way
+    round, the epoch would be in the checkpoint but never in the warehouse.
+    """
+    ctx.stop.check()
+    if not ctx.writer:
+        return
     emb = _emb(ctx.model) if ctx.model.embedding_weight() is not None else None
     runs.log_epoch(
         ctx.db,
@@ -725,8 +872,13 @@ def _log_epoch(ctx: RunContext, res: EpochResult, st: FitState, opt: torch.optim
         assets=ctx.assets or [],
         best_epoch=st.best_epoch,
         best_valid_loss=st.best_valid_loss if math.isfinite(st.best_valid_loss) else None,
+        trained=ctx.trained,
     )
     ctx.previous = emb
+    payload = _payload(ctx, st, opt)
+    if res.improved:
+        save_checkpoint(ctx.folder / BEST, payload)
+    save_checkpoint(ctx.folder / LAST, payload)
     v = res.valid
     text = (
         f"epoch {res.epoch}: train loss {res.train['loss']:.4f}, valid loss {_fmt(v['loss'])}"
@@ -742,7 +894,7 @@ def score_best_epoch(ctx: RunContext) -> None:
     if ctx.state.best_state is not None:
         ctx.model.load_state_dict(ctx.state.best_state)
     batch = max(ctx.train_cfg.batch_size, 4096)
-    ctx.test = evaluate(ctx.model, ctx.data["test"], batch) if ctx.writer else {}
+    ctx.test = evaluate(ctx.model, ctx.data["test"], batch, task=ctx.scoring) if ctx.writer else {}
     ctx.stop.check()
 
 
@@ -760,6 +912,7 @@ def write_plots(ctx: RunContext) -> None:
 
 
 STEPS: tuple[Callable[[RunContext], None], ...] = (
+    check_request,
     claim_warehouse,
     resolve_config,
     load_data,
@@ -783,9 +936,11 @@ def run_training(
     train_overrides: dict[str, Any] | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """One logged training run: every step of :data:`STEPS`, in order (see the module docstring).
-    ``epochs`` is the run's total epoch count."""
+    ``epochs`` is the run's total epoch count; ``log`` gets a line per epoch, ``warn`` what a person
+    must see (e.g. ``--init-from`` an unfinished run). The run folder's lock goes when the run ends."""
     writer = collectives.is_writer()
     ctx = RunContext(
         project=project,
@@ -799,10 +954,15 @@ def run_training(
         train_overrides=dict(train_overrides or {}),
         progress=progress and writer,
         log=log if writer else None,
+        warn=warn if writer else None,
         writer=writer,
     )
-    for step in STEPS:
-        step(ctx)
+    try:
+        for step in STEPS:
+            step(ctx)
+    finally:
+        if ctx.lock is not None:
+            ctx.lock.release()
     return ctx.result()
 
 
@@ -850,6 +1010,7 @@ __all__ = [
     "RunContext",
     "TrainResult",
     "auc",
+    "check_request",
     "evaluate",
     "evaluate_run",
     "fit",

@@ -16,12 +16,17 @@ _SNAPSHOT_COLUMNS = ("name", "created_at", "fingerprint", "rows", "mapping_versi
 
 
 def cmd_export_windows(args: argparse.Namespace) -> int:
-    from training.export import export_windows
-    from training.loader import WindowDataset
+    from training.export import check_out_path
 
     project = load(args)
+    db = warehouse_path(args, project)
+    check_out_path(args.out, project, db=db, force=args.force)  # before torch or any window is read
+    from training.export import export_windows
+    from training.loader import WindowDataset, require_windows
+    from training.progress import progress_for
+
     ds = WindowDataset.from_warehouse(
-        warehouse_path(args, project),
+        db,
         args.split,
         lookback=args.lookback,
         stride=args.stride,
@@ -30,8 +35,11 @@ def cmd_export_windows(args: argparse.Namespace) -> int:
         label=args.label,
         snapshot=args.snapshot,
         project=project,
+        progress=None,  # a bar on a terminal
     )
-    out = export_windows(ds, args.out)
+    require_windows({args.split: ds}, project.splits)
+    with progress_for("exporting", len(ds)) as task:
+        out = export_windows(ds, args.out, task=task)
     print(
         f"wrote {len(ds)} {args.split} windows ({ds.lookback} x {ds.num_features}) to {out}"
         f" — mapping {ds.mapping_version}, fingerprint {ds.fingerprint}"
@@ -39,6 +47,9 @@ def cmd_export_windows(args: argparse.Namespace) -> int:
     if ds.skipped_assets:
         skipped = ", ".join(f"{s} ({n} rows)" for s, n in sorted(ds.skipped_assets.items()))
         print(f"skipped (fewer than lookback + horizon rows after warm-up): {skipped}")
+    if ds.absent_features:
+        absent = ", ".join(f"{s} ({', '.join(f)})" for s, f in sorted(ds.absent_features.items()))
+        print(f"features some assets never have, filled with the training mean: {absent}")
     return 0
 
 
@@ -62,7 +73,7 @@ def cmd_snapshot_list(args: argparse.Namespace) -> int:
 
     project = load(args)
     with connect(warehouse_path(args, project), read_only=True) as con:
-        snaps = list_snapshots(con)
+        snaps = list_snapshots(con, project.path(project.paths.snapshots))
     rows = [
         (s.name, str(s.created_at), s.fingerprint, str(s.rows), str(s.mapping_version), s.path) for s in snaps
     ]
@@ -91,7 +102,13 @@ EXPORT_WINDOWS = Command(
         arg("--missing", choices=MISSING_MODES, help="default: [loader] missing"),
         arg("--label", help="label column (default: [loader] label)"),
         arg("--snapshot", metavar="NAME", help="read a frozen dataset snapshot instead of training_set"),
-        arg("--out", type=Path, required=True, help="the .npz file to write"),
+        arg("--out", type=Path, required=True, help="the .npz file to write (new, or a previous export)"),
+        arg(
+            "--force",
+            action="store_true",
+            help="replace an existing file that is not a previous export (never the warehouse, the mapping,"
+            " config or price files)",
+        ),
     ),
 )
 SNAPSHOT = Command(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,14 +61,52 @@ def _training_kwargs(args: argparse.Namespace, project: Project) -> dict[str, An
         "train_overrides": train,
         "progress": not args.no_progress,
         "log": print if args.no_progress else None,
+        "warn": warn,
     }
 
 
+def warn(text: str) -> None:
+    """A warning a person must see, on stderr (module level: DDP ranks get it pickled)."""
+    print(f"warning: {text}", file=sys.stderr)
+
+
+def _limited(names: list[str], limit: int = 12) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _report_assets(result: Any) -> None:
+    """Which assets trained nothing (and why), and which features some assets never have."""
+    if result.untrained:
+        print(
+            f"{len(result.untrained)} of {result.num_assets} assets have no training windows; their"
+            " embedding rows stay at their random start (train_embeddings.trained = false):"
+        )
+        for symbol, why in sorted(result.untrained.items())[:20]:
+            print(f"  {symbol}: {why}")
+        if len(result.untrained) > 20:
+            print(
+                f"  … {len(result.untrained) - 20} more: `select * from train_asset_samples where samples = 0`"
+            )
+    by_features: dict[tuple[str, ...], list[str]] = {}
+    for symbol, names in result.absent_features.items():
+        by_features.setdefault(tuple(names), []).append(symbol)
+    for names, symbols in sorted(by_features.items()):
+        print(
+            f"{len(symbols)} asset(s) never have {', '.join(names)} (filled with the training mean): "
+            + _limited(sorted(symbols))
+        )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    project = load(args)
+    if args.plot:  # refused before torch is imported or any data is read
+        from training.plots import check_plot_dir
+
+        check_plot_dir(args.plot)
     from training import distributed
     from training.train import run_training
 
-    project = load(args)
     kwargs = _training_kwargs(args, project)
     if args.nproc is not None and args.nproc != 1:
         result = distributed.launch(project, args.nproc, **kwargs)  # refuses < 1, and under torchrun
@@ -81,6 +120,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"run {result.run_id} {result.status} on {result.device}: best epoch {result.best_epoch},"
         f" valid loss {_num(result.best_valid_loss)}; test {_metrics(result.test) or '-'}"
     )
+    _report_assets(result)
     print(f"checkpoints in {result.checkpoint}; `fstore embeddings {result.run_id}` shows what it learned")
     if args.plot:
         print(f"plots in {args.plot}")
@@ -247,23 +287,30 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _neighbour_rows(emb: Any, args: argparse.Namespace) -> tuple[str, Any]:
-    """``--symbol S``: its nearest neighbours by cosine similarity (title, rows)."""
+    """``--symbol S``: its nearest neighbours by cosine similarity (title, rows); untrained rows are left
+    out unless ``--include-untrained``."""
     from features.dimension import Rows
     from training.embeddings import neighbours
 
-    rows = [(s, c, sc, round(cos, 4)) for s, c, sc, cos in neighbours(emb, args.symbol, args.top)]
+    found = neighbours(emb, args.symbol, args.top, include_untrained=args.include_untrained)
+    rows = [(s, c, sc, round(cos, 4)) for s, c, sc, cos in found]
     title = f"run {emb.run_id}, epoch {emb.epoch}: {args.top} nearest neighbours of {args.symbol} (cosine)"
+    if not emb.is_trained(emb.index_of(args.symbol)):
+        warn(
+            f"{args.symbol} had no training windows in run {emb.run_id}: its row is still at its random start"
+        )
     return title, Rows(["symbol", "category", "subcategory", "cosine"], rows)
 
 
 def _pair_rows(emb: Any, stats: list[tuple[Any, ...]], args: argparse.Namespace) -> tuple[str, Any]:
-    """No ``--symbol``: the most similar pairs (title, rows); a table first shows norms and drift."""
+    """No ``--symbol``: the most similar pairs of trained rows (title, rows); a table first shows norms
+    and drift."""
     from features.dimension import Rows
     from training.embeddings import cosine_matrix
 
     sims = cosine_matrix(emb.vectors)
-    n = len(emb.symbols)
-    pairs = sorted(((sims[i, j], i, j) for i in range(n) for j in range(i + 1, n)), reverse=True)
+    keep = [i for i in range(len(emb.symbols)) if args.include_untrained or emb.is_trained(i)]
+    pairs = sorted(((sims[i, j], i, j) for a, i in enumerate(keep) for j in keep[a + 1 :]), reverse=True)
     rows = [(emb.symbols[i], emb.symbols[j], round(float(s), 4)) for s, i, j in pairs[: args.top]]
     if args.format == "table":
         print(f"run {emb.run_id}: embedding norms and drift (cosine to the previous epoch) per epoch")
@@ -276,10 +323,14 @@ def _pair_rows(emb: Any, stats: list[tuple[Any, ...]], args: argparse.Namespace)
 def cmd_embeddings(args: argparse.Namespace) -> int:
     from features.warehouse import connect
     from training.embeddings import load_embeddings
-    from training.runs import resolve_run
+    from training.runs import resolve_run, unfinished_note
 
     project = load(args)
     db = warehouse_path(args, project)
+    if args.plot:
+        from training.plots import check_plot_dir
+
+        check_plot_dir(args.plot)
     with connect(db, read_only=True, wait_s=5.0) as con:
         run = resolve_run(con, args.run)
         emb = load_embeddings(con, run["run_id"], args.epoch)
@@ -288,10 +339,21 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
             " round(drift_min, 5) from train_embedding_stats where run_id = ? order by epoch",
             [run["run_id"]],
         ).fetchall()
+    note = unfinished_note(run)
+    if note:
+        warn(note)
     title, result = _neighbour_rows(emb, args) if args.symbol else _pair_rows(emb, stats, args)
     if args.format == "table":
         print(title)
     print_rows(result, args.format)
+    if emb.untrained and args.format == "table":
+        shown = "shown" if args.include_untrained else "left out; --include-untrained shows them"
+        print(
+            f"untrained ({len(emb.untrained)}: no training windows in this run, {shown}): "
+            + _limited(emb.untrained, 40)
+        )
+    elif emb.untrained and not args.include_untrained:
+        warn(f"{len(emb.untrained)} untrained rows left out: {_limited(emb.untrained, 40)}")
     if args.plot:
         from training.plots import write_run_plots
 
@@ -302,7 +364,7 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- the commands
 
-_RUN = arg("run", help="run ID, a unique prefix of one, or 'latest'")
+_RUN = arg("run", help="run ID, a unique prefix of one, or 'latest' (the newest finished run)")
 
 TRAIN = Command(
     "train",
@@ -400,6 +462,11 @@ EMBEDDINGS = Command(
         arg("--epoch", type=int, help="default: the run's best epoch"),
         arg("--symbol", help="show this symbol's nearest neighbours by cosine similarity"),
         arg("--top", type=int, default=10),
+        arg(
+            "--include-untrained",
+            action="store_true",
+            help="also rank rows whose asset had no training windows (still at their random start)",
+        ),
         arg("--plot", metavar="DIR", help="write similarity heatmap, PCA and curves PNGs to DIR"),
         arg("--format", choices=OUTPUT_FORMATS, default="table"),
     ),
@@ -416,4 +483,5 @@ __all__ = [
     "cmd_predict",
     "cmd_runs",
     "cmd_train",
+    "warn",
 ]

@@ -80,7 +80,8 @@ def _untrained(
     if "train_asset_samples" in have:
         counts = dict(
             con.execute(
-                "select asset_id, samples from train_asset_samples where run_id = ?", [run_id]
+                "select asset_id, samples from train_asset_samples where run_id = ? and split = 'train'",
+                [run_id],
             ).fetchall()
         )
         if counts:

@@ -16,7 +16,7 @@ torch.set_num_threads(1)
 @pytest.mark.parametrize("combine", COMBINES)
 def test_every_encoder_and_combine_maps_windows_to_one_output_per_sample(encoder: str, combine: str) -> None:
     torch.manual_seed(0)
-    model = TradingModel(12, 8, 5, encoder=encoder, combine=combine, hidden=16, layers=2)
+    model = TradingModel(12, 8, 5, encoder=encoder, combine=combine, hidden=16, layers=2, lookback=9)
     x = torch.randn(7, 9, 5)  # (B, L, F)
     ids = torch.tensor([0, 1, 2, 3, 11, 11, 5])
     out = model(x, ids)
@@ -79,7 +79,7 @@ def test_regression_loss_is_mse_and_classification_loss_is_bce() -> None:
 
 def test_tcn_is_causal() -> None:
     torch.manual_seed(0)
-    tcn = _TCN(3, 8, layers=3, dropout=0.0).eval()
+    tcn = _TCN(3, 8, levels=3, dropout=0.0).eval()
     x = torch.randn(2, 20, 3)
     y = x.clone()
     y[:, 12:] += 5.0  # change only the future of step 11
