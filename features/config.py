@@ -31,6 +31,8 @@ CONFIG_RELPATH = Path("config") / "project.toml"
 
 @dataclass(frozen=True)
 class PathsConfig:
+    """Where the project's files are; relative paths resolve against the project root."""
+
     warehouse: str = "data/warehouse.duckdb"  # disposable: rebuilt from the files below
     symbols: str = "config/symbols.json"  # the user's universe
     mapping: str = "config/asset_id_mapping.json"  # durable asset-ID record, kept in git
@@ -45,6 +47,8 @@ class PathsConfig:
 
 @dataclass(frozen=True)
 class IngestConfig:
+    """How price files under `[paths] raw` are read into `raw_prices`."""
+
     # extra column aliases, raw name (case-insensitive) -> canonical name (ts/open/high/low/close/volume/symbol)
     column_map: dict[str, str] = field(default_factory=dict)
     use_adjusted_close: bool = True  # 'Adj Close' replaces close when present (splits/dividends)
@@ -64,6 +68,8 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class SyntheticConfig:
+    """The built-in synthetic market, generated when `[paths] raw` holds no price files."""
+
     seed: int = 7  # same seed -> byte-identical market
     years: float = 10.0  # about ten years of daily bars
     end_date: str = "2025-12-31"  # fixed so builds are reproducible on any day
@@ -72,6 +78,8 @@ class SyntheticConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
+    """Settings the feature and label models read (through the one-row `feature_params` table)."""
+
     horizon: int = 1  # label horizon h in rows: fwd_ret_{h}d
     # a label is NULL when a step between the rows it spans exceeds this many times the asset's usual
     # spacing (median of its last 20 steps): 4 lets an equity's weekend next to a holiday through
@@ -90,6 +98,8 @@ MEMORY_LIMIT_FORMAT = r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"  # e.g. "
 
 @dataclass(frozen=True)
 class BuildConfig:
+    """How `fstore build` runs."""
+
     # cap on DuckDB's memory during `fstore build` (it caches up to 80% of RAM otherwise; beyond the
     # cap it spills to disk): "" = DuckDB's default, else e.g. "4GB" (format: MEMORY_LIMIT_FORMAT)
     memory_limit: str = ""
@@ -97,42 +107,49 @@ class BuildConfig:
 
 @dataclass(frozen=True)
 class SplitsConfig:
-    # boundaries: ISO dates or fractions of the date range in (0, 1)
-    train_end: str = "0.7"
-    valid_end: str = "0.85"
+    """The train / valid / test split of the loader, by label date."""
+
+    train_end: str = "0.7"  # last label date of train: an ISO date, or a fraction of the date range in (0, 1)
+    valid_end: str = "0.85"  # last label date of valid (test follows): an ISO date or a fraction in (0, 1)
     embargo: int = -1  # rows after each boundary; -1 -> the label horizon
 
 
 @dataclass(frozen=True)
 class LoaderConfig:
+    """How the loader turns `training_set` into windows (`training.WindowDataset`)."""
+
     lookback: int = 60  # rows per window
     stride: int = 1  # keep every stride-th window
     normalize: str = "global"  # global | per_asset | none; fitted on training rows only
-    missing: str = "drop"  # drop | fill
+    missing: str = "drop"  # drop: skip windows with a missing feature; fill: 0 after normalising
     missing_indicator: bool = False  # add one 0/1 channel per feature flagging every filled value
-    label: str = "label_up"  # label_up | fwd_ret_{h}d
+    label: str = "label_up"  # the target: label_up (0/1) | fwd_ret_{h}d (regression)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """The `TradingModel` a training run builds (`training/model.py`)."""
+
     asset_embedding_dim: int = 16  # 4..32; enough for ~150 assets without overfitting
-    encoder: str = "gru"  # gru | lstm | tcn
-    combine: str = "concat"  # concat | add | attention | separate | none
-    hidden: int = 64
-    layers: int = 1
-    dropout: float = 0.1
+    encoder: str = "gru"  # the sequence encoder: gru | lstm | tcn (causal dilated convolutions)
+    combine: str = "concat"  # how the asset embedding meets the features; none = without it (ablation)
+    hidden: int = 64  # encoder width (GRU/LSTM hidden size, TCN channels) and head width
+    layers: int = 1  # stacked encoder layers
+    dropout: float = 0.1  # in [0, 1): in the head, the TCN, and between stacked GRU/LSTM layers
     task: str = "classification"  # classification (label_up) | regression (fwd_ret_{h}d)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 5
-    batch_size: int = 1024
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    patience: int = 3  # early stopping on validation loss
-    seed: int = 0
-    device: str = "auto"  # cpu | cuda | auto
+    """A training run: optimiser, batches, stopping, device (`fstore train` flags override them)."""
+
+    epochs: int = 5  # most epochs of a run (0 or more); early stopping may end it sooner
+    batch_size: int = 1024  # training windows per optimiser step (per process with --nproc)
+    lr: float = 2e-3  # AdamW learning rate (positive)
+    weight_decay: float = 1e-4  # AdamW's decoupled weight decay (0 or more)
+    patience: int = 3  # early stopping: epochs without a better validation loss (at least 1)
+    seed: int = 0  # fixes initialisation, dropout and batch order: same seed, same metrics on CPU
+    device: str = "auto"  # cpu | cuda | auto (cuda when there is one)
     max_train_samples: int = 0  # 0 = all; >0 subsamples for quick runs
     threads: int = 1  # torch CPU threads (0 = default); 2 spinning threads were 14x slower on a busy box
 
