@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from features.choices import DEFAULT_STALE_DAYS
 from features.site.context import SiteData
 from features.site.html import (
     Links,
@@ -19,7 +20,9 @@ from features.site.html import (
     when,
 )
 
-STALE_DAYS = 5  # a symbol whose last bar is this many days behind the newest bar is stale
+STALE_DAYS = (
+    DEFAULT_STALE_DAYS  # as `fstore sources`: days behind the newest bar of the symbol's calendar group
+)
 KIND_LABEL = {"view": "view", "table": "table", "incremental": "incremental", "python": "python"}
 
 
@@ -120,7 +123,7 @@ def _stale_card(data: SiteData, root: str) -> str:
     body = table(
         ["symbol", "category", "last bar", "staleness"],
         rows,
-        empty=f"Every universe symbol is within {STALE_DAYS} days of the newest bar.",
+        empty=f"Every universe symbol is within {STALE_DAYS} days of the newest bar of its calendar group.",
     )
     return card(
         "Stale symbols",
