@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from _site_kit import default_project
 
+from features.choices import SPLITS
 from features.config import load_project
 from features.models.discovery import discover
 from features.site import generate_site
@@ -213,10 +214,13 @@ def test_untrained_rows_are_those_whose_direction_never_moved(tmp_path: Path) ->
     assert emb is not None and emb["epoch"] == 1
     assert [p["id"] for p in emb["points"] if not p["untrained"]] == moved
     con = connect(db)
-    con.execute("create table train_asset_samples (run_id varchar, asset_id integer, samples bigint)")
-    con.executemany(
-        "insert into train_asset_samples values ('r1', ?, ?)",
-        [(i, 0 if i in (2, 3) else 50) for i in range(12)],
+    con.executemany(  # the per-asset counts the training side logs (ensure_tables made the table)
+        "insert into train_asset_samples (run_id, asset_id, symbol, split, samples) values ('r1', ?, ?, ?, ?)",
+        [
+            (i, f"S{i}", split, 0 if i in (2, 3) and split == "train" else 50)
+            for i in range(12)
+            for split in SPLITS
+        ],
     )
     try:
         emb = embedding_map(con, {"run_id": "r1", "best_epoch": 1})
