@@ -9,7 +9,12 @@ against values computed here from the files the test wrote: the rows and closes,
 symbols take the next free IDs, old ones never move), the close-only asset trained, one prediction per
 asset at its newest date, evaluate's per-date IC and Rank IC recomputed in plain Python from the
 scores ``fstore predict --as-of`` gives on that date, and the printed neighbours' cosines recomputed
-from the stored vectors.
+from the stored vectors (and, in JSON, to full precision).
+
+It is also the regression test of two defects found on the way: ``[ingest] date_format``, set as the
+ambiguous file's error says, used to apply to every file with text dates (the Nasdaq file's rows with
+a day above 12 rejected, the rest read with day and month swapped, exit 0; an ISO file with the same
+header rejected whole), and ``fstore embeddings --format json`` rounded cosines to 4 decimals.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -187,7 +193,9 @@ def test_a_user_goes_from_vendor_files_to_predictions(tmp_path: Path) -> None:
     mine.mkdir()
     for seed, (symbol, price) in enumerate(OLD.items()):
         write_plain(mine / f"{symbol}.csv", bars(seed, business_days(), price))
-    ok(root, "ingest", str(mine))
+    out = ok(root, "ingest", str(mine))
+    own = sum(len(parse(mine / f"{s}.csv", "%Y-%m-%d")) for s in OLD)
+    assert f"{own:,} valid rows, {len(OLD)} symbol(s)" in out
     ok(root, "build", "--quiet")
     old_ids = {
         r["symbol"]: r["asset_id"] for r in json.loads(ok(root, "symbols", "list", "--format", "json"))
@@ -230,7 +238,7 @@ def test_a_user_goes_from_vendor_files_to_predictions(tmp_path: Path) -> None:
     out = ok(root, "symbols", "sync")
     new_ids = {s: len(OLD) + i for i, s in enumerate(sorted(NEW))}  # next free IDs, sorted among themselves
     for symbol, asset_id in new_ids.items():
-        assert f"{symbol}" in out and f"ID {asset_id}" in out
+        assert re.search(rf"\+ {symbol} +ID {asset_id} ", out), out
     ids = {r["symbol"]: r["asset_id"] for r in json.loads(ok(root, "symbols", "list", "--format", "json"))}
     assert ids == old_ids | new_ids
 
