@@ -190,6 +190,29 @@ def test_ambiguous_day_month_dates_are_an_error_until_a_format_is_set(tmp_path: 
     assert con.execute("select ts, close from raw_prices order by ts").fetchall() == sorted(want)
 
 
+def test_the_date_format_that_settles_one_file_never_misreads_another(tmp_path: Path) -> None:
+    """The hint's ``date_format`` for an ambiguous day-first file, in a project that also holds a
+    month-first Nasdaq download and an ISO file with the same header (read in one scan with it): each
+    keeps its own layout. Before, the Nasdaq rows with a day above 12 were rejected and the others read
+    with day and month swapped (exit 0), and every row of the ISO file was rejected."""
+    root = _project(tmp_path / "p", ["GS", "MSFT", "KO"], '[ingest]\ndate_format = "%d/%m/%Y"\n')
+    for rel in ("ambiguous/GS.csv", "nasdaq/MSFT.csv"):
+        shutil.copy(FIXTURES / rel, root / "data" / "raw" / Path(rel).name)
+    iso = [(dt.date(2024, 1, 2) + dt.timedelta(days=i), 60.0 + i / 4) for i in range(20)]
+    (root / "data" / "raw" / "KO.csv").write_text("Date,Close\n" + "".join(f"{d},{c}\n" for d, c in iso))
+    con, _summary = _ingest(root)
+    assert con.execute("select count(*) from raw_prices_rejected").fetchone() == (0,)
+    assert con.execute("select ts, close from raw_prices where symbol = 'KO' order by ts").fetchall() == iso
+    got = con.execute("select ts, close from raw_prices where symbol = 'MSFT' order by ts").fetchall()
+    assert got == [(r[0], r[4]) for r in expected_rows("nasdaq/MSFT.csv")]
+    with open(FIXTURES / "ambiguous" / "GS.csv", newline="") as handle:
+        want = sorted(
+            (dt.datetime.strptime(r["Date"], "%d/%m/%Y").date(), float(r["Close"]))
+            for r in csv.DictReader(handle)
+        )
+    assert con.execute("select ts, close from raw_prices where symbol = 'GS' order by ts").fetchall() == want
+
+
 def test_a_bad_date_format_setting_is_a_config_error(tmp_path: Path) -> None:
     from features.errors import ConfigError
 

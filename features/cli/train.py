@@ -286,6 +286,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- embeddings
 
 
+def _rounded(value: float, digits: int | None) -> float:
+    return value if digits is None else round(value, digits)
+
+
 def _neighbour_rows(emb: Any, args: argparse.Namespace) -> tuple[str, Any]:
     """``--symbol S``: its nearest neighbours by cosine similarity (title, rows); untrained rows are left
     out unless ``--include-untrained``."""
@@ -293,7 +297,8 @@ def _neighbour_rows(emb: Any, args: argparse.Namespace) -> tuple[str, Any]:
     from training.embeddings import neighbours
 
     found = neighbours(emb, args.symbol, args.top, include_untrained=args.include_untrained)
-    rows = [(s, c, sc, round(cos, 4)) for s, c, sc, cos in found]
+    digits = 4 if args.format == "table" else None  # csv/json: full precision
+    rows = [(s, c, sc, _rounded(cos, digits)) for s, c, sc, cos in found]
     title = f"run {emb.run_id}, epoch {emb.epoch}: {args.top} nearest neighbours of {args.symbol} (cosine)"
     if not emb.is_trained(emb.index_of(args.symbol)):
         warn(
@@ -311,7 +316,8 @@ def _pair_rows(emb: Any, stats: list[tuple[Any, ...]], args: argparse.Namespace)
     sims = cosine_matrix(emb.vectors)
     keep = [i for i in range(len(emb.symbols)) if args.include_untrained or emb.is_trained(i)]
     pairs = sorted(((sims[i, j], i, j) for a, i in enumerate(keep) for j in keep[a + 1 :]), reverse=True)
-    rows = [(emb.symbols[i], emb.symbols[j], round(float(s), 4)) for s, i, j in pairs[: args.top]]
+    digits = 4 if args.format == "table" else None  # csv/json: full precision
+    rows = [(emb.symbols[i], emb.symbols[j], _rounded(float(s), digits)) for s, i, j in pairs[: args.top]]
     if args.format == "table":
         print(f"run {emb.run_id}: embedding norms and drift (cosine to the previous epoch) per epoch")
         columns = ["epoch", "assets", "norm_mean", "norm_std", "drift_mean", "drift_min"]

@@ -3,11 +3,13 @@
 Dates and numbers that DuckDB's reader types by itself (ISO dates, plain numbers) are used as read.
 Everything else is read as text and parsed here, in SQL, inside the one scan of the file:
 
-* **dates**: ``[ingest] date_format`` (a strptime format) when set; otherwise the format is detected
-  per file from *all* its values among :data:`DATE_CANDIDATES` (ISO with or without a time and zone,
-  ``%Y%m%d``, day-first and month-first with ``/ - .``, 2- or 4-digit years, month names, Unix
-  epochs). A file whose dates read both day-first and month-first (no day above 12 anywhere) is an
-  error naming the file and the setting, never silently read one way.
+* **dates**: the format is detected per file from *all* its values among :data:`DATE_CANDIDATES`
+  (ISO with or without a time and zone, ``%Y%m%d``, day-first and month-first with ``/ - .``, 2- or
+  4-digit years, month names, Unix epochs). A file whose dates read both day-first and month-first
+  (no day above 12 anywhere) is an error naming the file and the setting, never silently read one
+  way. ``[ingest] date_format`` (a strptime format), when set, is used for every file whose dates it
+  reads at least as well as the best detected layout, so it settles ambiguous files without
+  misreading a file whose own dates show another layout.
 * **numbers**: currency signs (``[ingest] currency``), spaces and apostrophes are stripped,
   ``(1.23)`` is -1.23, the thousands separator is removed and the decimal mark made a point;
   volumes may end in ``K``/``M``/``B``. The decimal mark is detected per file (``162,50`` or
@@ -223,13 +225,16 @@ def number_sql(text: str, *, decimal: str, thousands: str, volume: bool) -> str:
 # --------------------------------------------------------------------------------------------- detection
 
 
-def detection_sql(date_text: str | None, number_texts: Sequence[str]) -> str:
-    """Aggregates over one file's text cells that :func:`decide` turns into its formats."""
+def detection_sql(date_text: str | None, number_texts: Sequence[str], *, configured: bool = False) -> str:
+    """Aggregates over one file's text cells that :func:`decide` turns into its formats;
+    ``configured``: also count the dates ``$date_format`` reads (``[ingest] date_format``)."""
     parts = ["count(*) as n_rows"]
     if date_text is not None:
         present = f"not {missing_sql(date_text)}"
         parts.append(f"count(*) filter (where {present}) as n_dates")
         parts.append(f"any_value(trim({date_text})) filter (where {present}) as date_sample")
+        if configured:
+            parts.append(f"count({_in_range(configured_date_sql(f'trim({date_text})'))}) as d_configured")
         for i, cand in enumerate(DATE_CANDIDATES):
             parsed = _in_range(candidate_sql(cand, f"trim({date_text})"))
             parts.append(f"count({parsed}) as d{i}")
@@ -265,15 +270,20 @@ def decide(stats: Mapping[str, Any], project: Project, *, file: str, dates_are_t
     cfg = project.ingest
     date_format = None
     if dates_are_text:
-        date_format = "configured" if cfg.date_format else _decide_date(stats, file)
+        date_format = _decide_date(stats, file, configured=bool(cfg.date_format))
     decimal, thousands = _decide_number(stats, cfg.decimal, cfg.thousands, file)
     return FileFormat(date_format, decimal, thousands)
 
 
-def _decide_date(stats: Mapping[str, Any], file: str) -> str | None:
+def _decide_date(stats: Mapping[str, Any], file: str, *, configured: bool = False) -> str | None:
+    """A file's date layout. ``[ingest] date_format`` (``configured``) wins unless the file's dates show
+    a layout it cannot read as well: one setting that settles an ambiguous day-first file must not
+    misread a month-first download beside it (``02/13/2024`` proves month-first)."""
     present = int(stats.get("n_dates") or 0)
     counts = {c.name: int(stats[f"d{i}"]) for i, c in enumerate(DATE_CANDIDATES)}
     best = max(counts.values(), default=0)
+    if configured and int(stats.get("d_configured") or 0) >= best:
+        return "configured"
     if present == 0 or best == 0:  # every row will be an unparseable date: the file is refused
         return DATE_CANDIDATES[0].name
     winners = [name for name, n in counts.items() if n == best]

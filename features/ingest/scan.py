@@ -407,25 +407,23 @@ def _detect(
     """Each file's date format and decimal mark, detected from its text cells (in ``paths`` order)."""
     dates_text = _ts_kind(layout) == "text"
     number_texts = [layout.ref(c) for c in NUMERIC if layout.text(c)]
-    need_dates = dates_text and not project.ingest.date_format
+    configured = bool(project.ingest.date_format)
     need_numbers = bool(number_texts) and not project.ingest.decimal
     per_file: dict[str, formats.FileFormat] = {}
-    if need_dates or need_numbers:
-        aggregates = formats.detection_sql(_ts_text(layout) if need_dates else None, number_texts)
-        result = con.execute(
-            f"select r.file_index as file_index, {aggregates} from {reader.sql} r group by r.file_index",
-            reader.params,
+    if dates_text or need_numbers:  # text dates are always looked at: a configured format may not fit
+        aggregates = formats.detection_sql(
+            _ts_text(layout) if dates_text else None, number_texts, configured=configured and dates_text
         )
+        params = {**reader.params, **({"date_format": project.ingest.date_format} if configured else {})}
+        sql = f"select r.file_index as file_index, {aggregates} from {reader.sql} r group by r.file_index"
+        result = con.execute(sql, used_params(sql, params))
         names = [d[0] for d in result.description]
         for row in result.fetchall():
             stats = dict(zip(names, row, strict=True))
             path = str(paths[int(stats["file_index"])])
             per_file[path] = formats.decide(stats, project, file=path, dates_are_text=dates_text)
     default = formats.decide({}, project, file=str(paths[0]), dates_are_text=False)
-    chosen = [per_file.get(str(p), default) for p in paths]
-    if dates_text and not need_dates:
-        chosen = [formats.FileFormat("configured", f.decimal, f.thousands) for f in chosen]
-    return chosen
+    return [per_file.get(str(p), default) for p in paths]
 
 
 def _ts_sql(layout: _Layout, formats_used: list[str], single: bool) -> tuple[str, str | None]:
