@@ -14,11 +14,13 @@ For each, in the same run and interleaved (the order rotates), PAIRS rounds of:
             already built (not timed): parse, check, quarantine, de-duplicate, swap in, checkpoint
   before    the same with each --compare checkout's code and interpreter (its own .venv)
   bare      a fresh warehouse file: CREATE TABLE t AS SELECT * FROM read_parquet/read_csv(the files),
-            checkpoint
+            checkpoint (the issue's baseline; read_csv over many files sniffs every one of them)
+  bare-typed  (CSV only) the same, but read_csv given the dialect and column types that sniff_csv
+            finds in the first file, as fstore's reader does: the stricter baseline
 Every run is its own child process (imports done before the clock starts), timed inside it: wall
 seconds and CPU seconds (user + sys of the whole process, DuckDB's threads included: on a loaded
 machine the CPU figure is the one that does not depend on the neighbours). Prints the medians and
-their ratios to bare (target: <= 1.3). ``--steps`` also times fstore's ingest steps (scan, checks,
+their ratios to bare (target: <= 1.3; also shown: to bare-typed). ``--steps`` also times fstore's ingest steps (scan, checks,
 swap) in this checkout. A --compare checkout only needs refresh_raw_prices and ensure_dimension, so
 older commits work too.
 """
@@ -212,16 +214,38 @@ def child_fstore(root: Path, db: Path, steps: bool) -> dict[str, Any]:
     return {"wall": wall, "cpu": cpu, "rows": summary.rows, "steps": timings}
 
 
-def child_bare(folder: Path, db: Path) -> dict[str, Any]:
+def _typed_csv(con: Any, files: list[str]) -> tuple[str, dict[str, Any]]:
+    """read_csv over ``files`` with the dialect and column types sniffed once, from the first file."""
+    delim, quote, escape, skip, columns = con.execute(
+        "select Delimiter, Quote, Escape, SkipRows, Columns from sniff_csv($path)", {"path": files[0]}
+    ).fetchone()
+    params = {
+        "files": files,
+        "delim": delim,
+        "quote": "" if quote == "(empty)" else quote,
+        "escape": "" if escape == "(empty)" else escape,
+        "skip": skip,
+        "columns": {c["name"]: c["type"] for c in columns},
+    }
+    options = "delim = $delim, quote = $quote, escape = $escape, skip = $skip, columns = $columns"
+    return f"read_csv($files, auto_detect = false, header = true, {options})", params
+
+
+def child_bare(folder: Path, db: Path, typed: bool) -> dict[str, Any]:
     import duckdb
 
     files = sorted(str(p) for p in folder.iterdir())
-    reader = "read_parquet($files)" if files[0].endswith(".parquet") else "read_csv($files)"
     _fresh(db)
     con = duckdb.connect(str(db))
     try:
         start = _clock()
-        con.execute(f"create table t as select * from {reader}", {"files": files})
+        if files[0].endswith(".parquet"):
+            reader, params = "read_parquet($files)", {"files": files}
+        elif typed:  # the sniffing is timed: fstore sniffs the first file too
+            reader, params = _typed_csv(con, files)
+        else:
+            reader, params = "read_csv($files)", {"files": files}
+        con.execute(f"create table t as select * from {reader}", params)
         con.execute("checkpoint")
         wall, cpu = _since(start)
         rows = con.execute("select count(*) from t").fetchone()[0]
@@ -245,7 +269,7 @@ def child_main(args: argparse.Namespace) -> int:
     if args.child == "fstore":
         result = child_fstore(args.root, args.db, args.steps)
     else:
-        result = child_bare(args.folder, args.db)
+        result = child_bare(args.folder, args.db, args.child == "bare-typed")
     print(json.dumps(result))
     return 0
 
@@ -272,13 +296,13 @@ def bench_case(
     root = _project(work, case, folder, symbols)
     db = work / f"{case}.duckdb"
     runners = _runners(args)
-    names = [*runners, "bare"]
+    names = [*runners, "bare"] + (["bare-typed"] if case != "parquet" else [])
     results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     for i in range(args.pairs):
         shift = i % len(names)
         for name in names[shift:] + names[:shift]:  # the order rotates round by round
-            if name == "bare":
-                argv = ["--child", "bare", "--folder", str(folder), "--db", str(db)]
+            if name.startswith("bare"):
+                argv = ["--child", name, "--folder", str(folder), "--db", str(db)]
                 result = run_child(sys.executable, REPO, argv)
             else:
                 python, checkout = runners[name]
@@ -296,13 +320,18 @@ def _median(results: list[dict[str, Any]], key: str) -> float:
 
 
 def report_case(case: str, rows: int, results: dict[str, list[dict[str, Any]]]) -> None:
-    bare_wall, bare_cpu = _median(results["bare"], "wall"), _median(results["bare"], "cpu")
+    """One line per run kind: medians, their ratios to bare (and to bare-typed, when run), rounds."""
+    bare = {k: _median(results["bare"], k) for k in ("wall", "cpu")}
+    typed = (
+        {k: _median(results["bare-typed"], k) for k in ("wall", "cpu")} if "bare-typed" in results else None
+    )
     for name, runs in results.items():
         wall, cpu = _median(runs, "wall"), _median(runs, "cpu")
+        to_typed = f"{wall / typed['wall']:>6.2f} {cpu / typed['cpu']:>6.2f}" if typed else f"{'':>6} {'':>6}"
         rounds = " ".join(f"{r['wall']:.2f}/{r['cpu']:.2f}" for r in runs)
         print(
-            f"{case:8} {name:8} {rows:>10,} {wall:>7.2f} {cpu:>7.2f} {wall / bare_wall:>6.2f} "
-            f"{cpu / bare_cpu:>6.2f}  {rounds}",
+            f"{case:8} {name:10} {rows:>10,} {wall:>7.2f} {cpu:>7.2f} {wall / bare['wall']:>6.2f} "
+            f"{cpu / bare['cpu']:>6.2f} {to_typed}  {rounds}",
             flush=True,
         )
     with_steps = [r["steps"] for r in results["fstore"] if r.get("steps")]
@@ -336,7 +365,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--steps", action="store_true", help="time this checkout's ingest steps too")
     parser.add_argument("--work", type=Path, help="folder for the generated data (default: a temp folder)")
-    parser.add_argument("--child", choices=("fstore", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("fstore", "bare", "bare-typed"), help=argparse.SUPPRESS)
     parser.add_argument("--repo", type=Path, default=REPO, help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
@@ -360,8 +389,8 @@ def main() -> int:
         cases = make_inputs(work, args)
         print(f"generated inputs in {time.perf_counter() - started:.1f} s", flush=True)
         print(
-            f"{'case':8} {'run':8} {'rows':>10} {'wall s':>7} {'CPU s':>7} {'wall×':>6} {'CPU×':>6}  "
-            "rounds (wall/CPU s; × = median over bare DuckDB's median)"
+            f"{'case':8} {'run':10} {'rows':>10} {'wall s':>7} {'CPU s':>7} {'wall×':>6} {'CPU×':>6} "
+            f"{'wall×t':>6} {'CPU×t':>6}  rounds (wall/CPU s; × = median / bare's median, ×t = / bare-typed's)"
         )
         for case, (folder, symbols, rows) in cases.items():
             report_case(case, rows, bench_case(args, work, case, folder, symbols, rows))
