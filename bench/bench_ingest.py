@@ -148,6 +148,7 @@ _STEPS = (
     ("features.ingest.scan", "_parquet_reader"),
     ("features.ingest.scan", "_detect"),
     ("features.ingest.scan", "_settle_long_symbols"),
+    ("features.ingest.scan", "_settle_file_symbols"),
     ("features.ingest.checks", "fill_adjusted"),
     ("features.ingest.checks", "scan_stats"),
     ("features.ingest.checks", "refuse_unusable_files"),
@@ -342,7 +343,7 @@ def report_case(case: str, rows: int, results: dict[str, list[dict[str, Any]]]) 
             cpu = statistics.median(s.get(step, [0, 0])[1] for s in with_steps)
             parts.append(f"{step} {wall:.2f}/{cpu:.2f}")
         print(
-            f"{case:8} steps (median wall/CPU s; stage holds _create_tables, _scan (its reader and _detect) and _settle_long_symbols): {', '.join(parts)}"
+            f"{case:8} steps (median wall/CPU s; stage holds _create_tables, _scan (its reader and _detect) and the _settle_ steps): {', '.join(parts)}"
         )
 
 
