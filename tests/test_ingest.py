@@ -239,6 +239,32 @@ def test_unknown_symbol_is_quarantined_by_default_and_the_build_warns(project_co
         assert needle in warning
 
 
+@pytest.mark.parametrize("missing_adjusted", ["quarantine", "fill"])
+def test_a_file_symbol_outside_the_universe_takes_its_place_in_the_reason_order(
+    project_con, missing_adjusted: str
+) -> None:
+    """A one-symbol file's symbol is checked per file after the scan; each row still gets the first
+    reason it fails in REJECT_REASONS order (value checks first, then the universe, then a blank
+    adjusted close), and a blank adjusted close of such a file is never filled."""
+    root, con, raw = project_con
+    _write(raw / "AAPL.csv", HEADER + "2024-01-02,10,11,9,10,10,100\n2024-01-04,10,11,9,10,10,100\n")
+    rows = {  # date -> (row, the reasons it fails)
+        "2024-01-02": ("10,11,9,10,10,100", {"symbol not in universe"}),
+        "2024-01-03": ("10,11,9,10,,100", {"symbol not in universe", "missing adjusted close"}),
+        "2024-01-04": ("10,11,9,10,10,100", {"symbol not in universe"}),
+        "2024-01-05": ("10,8,9,10,,100", {"high < low", "symbol not in universe", "missing adjusted close"}),
+    }
+    _write(raw / "newco.csv", HEADER + "".join(f"{d},{r}\n" for d, (r, _) in rows.items()))
+    _refresh(root, con, ingest=f'[ingest]\nmissing_adjusted_close = "{missing_adjusted}"')
+    got = con.execute(
+        "select ts::varchar, reason, raw_column from raw_prices_rejected where symbol = 'NEWCO' order by ts"
+    ).fetchall()
+    first = {d: min(reasons, key=REJECT_REASONS.index) for d, (_, reasons) in rows.items()}
+    assert [(d, r) for d, r, _ in got] == sorted(first.items())
+    assert {c for _, r, c in got if r == "symbol not in universe"} == {"(file name)"}
+    assert con.execute("select count(*) from raw_prices where symbol = 'AAPL'").fetchone()[0] == 2
+
+
 def test_a_universe_symbol_without_an_asset_id_still_stops_the_build(project_con) -> None:
     """The asset-ID contract is not a policy: a configured symbol with no ID stops whatever the setting."""
     root, con, raw = project_con
