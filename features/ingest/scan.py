@@ -8,7 +8,8 @@ and only when that fails too is each file read alone, so the error names the fil
 Columns DuckDB types by itself (ISO dates, plain numbers) are used as read: the fast path that the
 common downloads take. Other columns are read as text and parsed by :mod:`features.ingest.formats`,
 each file's date layout and decimal mark detected first by one aggregate over its cells. Per-file
-values (id, symbol, formats) are list parameters indexed by DuckDB's ``file_index``, not a join.
+values (id, symbol, formats) are list parameters indexed by the row's file name
+(``list_position($paths, filename)``), not a join.
 
 Every row lands in ``_fstore_ingest_checked`` (a real table: it becomes raw_prices) with its parsed
 values, its file's id and either no ``reason`` (a good row) or the first reason it fails
