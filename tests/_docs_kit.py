@@ -7,6 +7,8 @@ project from ``fstore init``, built on a short synthetic market, with one finish
 - ``sh``: ``bash -e -o pipefail`` in the project folder, ``fstore`` and ``python`` on the PATH. ``make
   TARGET`` runs that target of this repository's Makefile there; a project made by ``fstore init``
   inside a block gets the same short market and small training settings (:data:`TINY`);
+  ``$FSTORE_FIXTURES`` is this repository's ``tests/fixtures`` (real vendor price files, for a
+  ``with`` marker to put where a block names the reader's own folder);
 - ``sql``: a block whose header has ``-- key: value`` settings is a model: it is written into the
   project's ``sql/`` and built with ``fstore build --select``, and every data test it declares must
   pass (a ``warn`` test too). Any other block is run statement by statement on the warehouse, read-only;
@@ -211,7 +213,8 @@ def env() -> dict[str, str]:
 
     path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
     # one torch thread, as `fstore train` uses by default: two spinning threads crawl on a busy machine
-    return {**os.environ, "PATH": path, "COLUMNS": "100", "OMP_NUM_THREADS": "1"}
+    fixtures = str(REPO / "tests" / "fixtures")
+    return {**os.environ, "PATH": path, "COLUMNS": "100", "OMP_NUM_THREADS": "1", "FSTORE_FIXTURES": fixtures}
 
 
 def run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:

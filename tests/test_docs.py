@@ -3,6 +3,7 @@ docs/*.md runs as written (tests/_docs_kit.py says how blocks run and how a bloc
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -160,6 +161,116 @@ def test_every_code_block_runs(doc: Path, docs_project: Path, tmp_path: Path, mo
         pytest.skip("; ".join(missing))
 
 
+# --------------------------------------------------------------------------- the README is a front door
+
+README_MAX_LINES = 220  # issue 14: a front door of ~200 lines; the reference lives in docs/
+
+
+def stray_comments(text: str, file: str) -> list[str]:
+    """``file:line`` of every HTML comment in ``text`` that is not a harness ``<!-- run: … -->`` marker."""
+    lines = text.splitlines()
+    return [
+        f"{file}:{n}: {line.strip()}"
+        for n, line in enumerate(lines, 1)
+        if "<!--" in line and not kit._MARKER.match(line)
+    ]
+
+
+def test_a_stray_comment_is_found_and_a_run_marker_is_not() -> None:
+    text = "# x\n<!-- run: skip it needs a cluster -->\n```sh\nls\n```\n<!-- SECTION:warehouse-more -->\n"
+    assert stray_comments(text, "README.md") == ["README.md:6: <!-- SECTION:warehouse-more -->"]
+
+
+def test_the_readme_stays_short_and_has_no_stray_markers() -> None:
+    """At most README_MAX_LINES lines, and no HTML comment but the harness's ``<!-- run: … -->`` markers
+    (a stray ``<!-- SECTION -->`` once shipped in it)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    lines = len(text.splitlines())
+    assert lines <= README_MAX_LINES, f"README.md has {lines} lines: move reference to docs/"
+    assert not stray_comments(text, "README.md"), "\n".join(stray_comments(text, "README.md"))
+
+
+# --------------------------------------------------------------------------- links between the pages
+
+# pages another branch is writing, linked already (issue 14); the test below says when one has landed
+AWAITED = {"docs/architecture.md"}
+_LINK = re.compile(r"(?<!!)\[[^\]]*\]\((?P<target>[^)\s]+)\)")
+_HEADING = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
+
+
+def slug(title: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", title.strip().lower().replace("`", ""))
+    return text.replace(" ", "-")
+
+
+def anchors(text: str) -> set[str]:
+    """Every heading's anchor in a Markdown text (headings inside code blocks are code, not headings)."""
+    found: set[str] = set()
+    fence = None
+    for line in text.splitlines():
+        opened = re.match(r"^\s*(`{3,}|~{3,})", line)
+        if opened:
+            fence = None if fence and opened[1].startswith(fence) else (fence or opened[1])
+            continue
+        heading = None if fence else _HEADING.match(line)
+        if heading:
+            base, n = slug(heading["title"]), 1
+            name = base
+            while name in found:  # a repeated heading gets -1, -2, … as on GitHub
+                name, n = f"{base}-{n}", n + 1
+            found.add(name)
+    return found
+
+
+def broken_links(file: Path, text: str) -> list[str]:
+    """Relative links of ``text`` (the page ``file``) to a missing page or a missing heading."""
+    prose = re.sub(r"^\s*(`{3,}|~{3,}).*?^\s*\1\s*$", "", text, flags=re.S | re.M)  # no code blocks
+    prose = re.sub(r"`[^`\n]*`", "", prose)  # no inline code
+    problems = []
+    for match in _LINK.finditer(prose):
+        target = match["target"]
+        if re.match(r"^[a-z]+:", target):
+            continue  # https:, mailto:
+        path, _, anchor = target.partition("#")
+        page = (file.parent / path).resolve() if path else file
+        name = page.relative_to(REPO).as_posix() if page.is_relative_to(REPO) else str(page)
+        if page != file and not page.is_file():
+            if name not in AWAITED:
+                problems.append(f"{file.name}: ({target}): no file {name}")
+            continue
+        headings = anchors(text if page == file else page.read_text(encoding="utf-8"))
+        if anchor and page.suffix == ".md" and anchor not in headings:
+            problems.append(f"{file.name}: ({target}): {name} has no heading #{anchor}")
+    return problems
+
+
+def test_the_link_checker_finds_a_missing_page_and_a_missing_heading(tmp_path: Path) -> None:
+    page = REPO / "docs" / "x.md"
+    text = (
+        "# Title\n## A `code` heading: yes\n```sh\n# not a heading\n```\n"
+        "[ok](#a-code-heading-yes) [ok](models.md#the-build-log) [web](https://x.org/#y) `[no](#z)`\n"
+        "[bad](#not-a-heading) [bad](nowhere.md) [bad](models.md#nope)\n"
+    )
+    assert anchors(text) == {"title", "a-code-heading-yes"}
+    assert [p.split(": ", 1)[1] for p in broken_links(page, text)] == [
+        "(#not-a-heading): docs/x.md has no heading #not-a-heading",
+        "(nowhere.md): no file docs/nowhere.md",
+        "(models.md#nope): docs/models.md has no heading #nope",
+    ]
+
+
+def test_every_link_between_the_pages_resolves() -> None:
+    """README.md and docs/*.md: every relative link reaches a page, and every #anchor a heading of it."""
+    problems = [p for file in kit.doc_files() for p in broken_links(file, file.read_text(encoding="utf-8"))]
+    assert not problems, "\n".join(problems)
+
+
+def test_awaited_pages_are_still_awaited() -> None:
+    landed = sorted(name for name in AWAITED if (REPO / name).is_file())
+    assert not landed, f"{landed} exist now: remove them from AWAITED so their links are checked"
+
+
 # --------------------------------------------------------------------------- what the queries say
 
 
@@ -175,8 +286,8 @@ def _sql_after(phrase: str) -> str:
 
 
 def test_the_subcategory_query_counts_each_pair_of_assets_once(docs_project: Path) -> None:
-    """The docs' 'which sub-categories the model puts together' query, against numpy over the same vectors:
-    one row per pair of sub-categories, each pair of assets counted once."""
+    """The docs' 'which sub-categories the model puts together' query, against numpy over the same (trained)
+    vectors: one row per pair of sub-categories, each pair of assets counted once."""
     con = duckdb.connect(str(docs_project / "data" / "warehouse.duckdb"), read_only=True)
     try:
         got = con.execute(_sql_after("Which sub-categories the model puts together")).fetchall()
@@ -184,7 +295,7 @@ def test_the_subcategory_query_counts_each_pair_of_assets_once(docs_project: Pat
             "select e.subcategory, e.vector from train_embeddings e join train_runs r"
             " on e.run_id = r.run_id and e.epoch = r.best_epoch"
             " where r.run_id = (select run_id from train_runs where status = 'finished'"
-            " order by started_at desc limit 1)"
+            " order by started_at desc limit 1) and e.trained is not false"  # as the query: untrained rows are random
         ).fetchall()
     finally:
         con.close()

@@ -1,7 +1,7 @@
 """Every required feature against an independent numpy computation, on real-shaped prices.
 
 The shipped models (sql/ and features/library/) run on an in-memory DuckDB; the references
-below are written from the definitions in the README, one asset at a time over its own rows.
+below are written from the definitions in docs/features.md, one asset at a time over its own rows.
 """
 
 from __future__ import annotations

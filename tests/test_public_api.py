@@ -28,7 +28,7 @@ def test_cli_import_pulls_in_no_heavy_modules() -> None:
     assert out.stdout.strip() == ""
 
 
-# every command `fstore --help` lists, in its order (the README documents each)
+# every command `fstore --help` lists, in its order (docs/cli.md documents each)
 COMMANDS = [
     "init",
     "query",
@@ -41,6 +41,7 @@ COMMANDS = [
     "lineage",
     "clean",
     "ingest",
+    "sources",
     "export-windows",
     "snapshot",
     "train",

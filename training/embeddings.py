@@ -4,7 +4,7 @@
   rows trained (``trained``: the asset had training windows in the run; an untrained row is still at
   its random start and means nothing);
 * :func:`neighbours` ranks assets by cosine similarity to one symbol, trained rows only unless asked
-  (the SQL version is in the README);
+  (the SQL version is in docs/training.md);
 * :func:`group_separation` and :func:`silhouette` measure whether assets that share a property
   (a planted dynamic, a category) sit closer together than assets that do not;
 * :func:`carry_rows` says which row of a run's table each asset of another mapping takes, by symbol

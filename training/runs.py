@@ -1,6 +1,6 @@
 """Training runs logged in the warehouse, where SQL can read them.
 
-Tables (plain names, documented in the README)::
+Tables (plain names, documented in docs/training.md)::
 
     train_runs             one row per run: status, config JSON, mapping version, dataset fingerprint,
                            device, parameter count, best epoch, test metrics, pid + host of the writer

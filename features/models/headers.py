@@ -24,7 +24,7 @@ from features.errors import ModelError
 
 MATERIALIZATIONS = ("view", "table", "incremental")
 
-# key -> one-line meaning (shown in the error for an unknown key and documented in the README)
+# key -> one-line meaning (shown in the error for an unknown key and documented in docs/models.md)
 HEADER_KEYS = {
     "materialized": "view | table | incremental (default table)",
     "unique_key": "comma list of columns identifying a row (incremental replaces by it)",

@@ -1,6 +1,6 @@
 """Warehouse bookkeeping: per-model state (``_fstore_models``), test cache and the build log.
 
-User-facing, queryable with SQL (documented in the README):
+User-facing, queryable with SQL (documented in docs/models.md):
 
     build_runs    build_id, started_at, ended_at, status, selected, full_refresh,
                   models_built, models_up_to_date, models_failed, models_skipped, tests_failed, message

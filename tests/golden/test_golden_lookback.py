@@ -110,7 +110,7 @@ def test_expected_lookback_is_sufficient_and_tight(
 
 
 def test_every_rule_of_the_readme_has_a_case() -> None:
-    """The README's rules, each with at least one case (a fixture file trimmed by mistake fails here)."""
+    """The lookback rules of docs/models.md, each with at least one case (a fixture file trimmed by mistake fails here)."""
     text = "\n".join(c.sql.lower() for c in CASES)
     for construct in (
         "lag(",

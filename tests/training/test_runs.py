@@ -1,4 +1,4 @@
-"""The run tables as documented: README SQL runs and agrees with Python; logging details; CLI."""
+"""The run tables as documented: the SQL of docs/training.md runs and agrees with Python; logging details; CLI."""
 
 from __future__ import annotations
 
@@ -31,22 +31,23 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     return project, run_training(project, epochs=2)
 
 
-def _readme_sql() -> list[str]:
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("## Training") :]
+def _documented_sql() -> list[str]:
+    """The statements of docs/training.md's "Query your embeddings" section."""
+    text = (REPO / "docs" / "training.md").read_text()
+    section = text[text.index("## Query your embeddings") :]
     section = section[: section.index("\n## ", 10)] if "\n## " in section[10:] else section
     blocks = re.findall(r"```sql\n(.*?)```", section, flags=re.S)
     statements = [s.strip() for b in blocks for s in b.split(";") if s.strip()]
-    assert len(statements) >= 4, "the README documents the embedding queries"
+    assert len(statements) >= 4, "docs/training.md documents the embedding queries"
     return statements
 
 
-def test_readme_queries_run_and_agree_with_python(trained) -> None:
+def test_documented_queries_run_and_agree_with_python(trained) -> None:
     project, result = trained
     symbol = planted.assets()[0][1]
     con = duckdb.connect(str(project.warehouse_path), read_only=True)
     try:
-        outputs = [con.execute(sql.replace("'AAPL'", f"'{symbol}'")).fetchall() for sql in _readme_sql()]
+        outputs = [con.execute(sql.replace("'AAPL'", f"'{symbol}'")).fetchall() for sql in _documented_sql()]
         emb = load_embeddings(con, result.run_id)
     finally:
         con.close()
