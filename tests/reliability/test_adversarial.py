@@ -1,0 +1,70 @@
+"""What the adversarial pass of 2026-12-01 found (docs/reliability.md, "Adversarial pass"): each test
+is a misuse that printed a traceback or lost work on main before its fix, run through the CLI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import pytest
+from _reliability_kit import fstore, make_project
+
+SYMBOLS = {"sectors": {"Technology": ["AAPL", "MSFT"]}, "crypto": {"Major": ["BTCUSD"]}}
+
+
+def _digests(root: Path) -> dict[str, str]:
+    """SHA-256 of every file under the project (but the warehouse's lock-free reads change nothing)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _assert_clear_error(out: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert out.returncode != 0, out.stdout
+    assert "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.startswith("error:"), out.stderr
+    for needle in needles:
+        assert needle in out.stderr, out.stderr
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Path:
+    root = make_project(tmp_path / "p", SYMBOLS, years=0.2)
+    out = fstore(root, "build", "--quiet")
+    assert out.returncode == 0, out.stderr
+    return root
+
+
+# --------------------------------------------------------------------------- a data file as the warehouse
+
+
+def _data_file(root: Path, kind: str) -> Path:
+    """An existing file DuckDB 2 would open as an in-memory database with a view of it."""
+    if kind == "json":
+        return root / "config" / "symbols.json"
+    path = root / f"prices.{kind}"
+    copy = f"copy (select 'AAPL' as symbol, date '2024-01-02' as date, 1.0 as close) to '{path}'"
+    import duckdb
+
+    duckdb.connect().execute(copy + (" (format parquet)" if kind == "parquet" else " (header)"))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["json", "csv", "parquet"])
+def test_a_data_file_named_as_the_warehouse_is_refused_not_built_into_memory(built: Path, kind: str) -> None:
+    """`[paths] warehouse = "config/symbols.json"` (or `--db prices.csv`) built into memory, printed
+    success and kept nothing; now every command refuses it, naming the file, and changes nothing."""
+    target = _data_file(built, kind)
+    before = _digests(built)
+    for args in (["build", "--db", str(target)], ["query", "--db", str(target), "select 1"]):
+        out = fstore(built, *args)
+        _assert_clear_error(out, str(target), "not a DuckDB database file")
+    toml = built / "config" / "project.toml"
+    toml.write_text(toml.read_text().replace("[paths]\n", f'[paths]\nwarehouse = "{target}"\n'))
+    before[str(toml.relative_to(built))] = hashlib.sha256(toml.read_bytes()).hexdigest()
+    _assert_clear_error(fstore(built, "build"), str(target), "not a DuckDB database file")
+    assert _digests(built) == before
