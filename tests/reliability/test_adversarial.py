@@ -5,6 +5,7 @@ is a misuse that printed a traceback or lost work on main before its fix, run th
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 
@@ -67,4 +68,29 @@ def test_a_data_file_named_as_the_warehouse_is_refused_not_built_into_memory(bui
     toml.write_text(toml.read_text().replace("[paths]\n", f'[paths]\nwarehouse = "{target}"\n'))
     before[str(toml.relative_to(built))] = hashlib.sha256(toml.read_bytes()).hexdigest()
     _assert_clear_error(fstore(built, "build"), str(target), "not a DuckDB database file")
+    assert _digests(built) == before
+
+
+# --------------------------------------------------------------------------- symbols.json read strictly
+
+
+def test_a_group_given_twice_in_symbols_json_is_an_error_not_the_last_one(built: Path) -> None:
+    """A merge that leaves `"sectors"` twice: json keeps the last, so a sync silently retired every
+    symbol of the first. Now it is an error at the second key's line, and nothing changes."""
+    path = built / "config" / "symbols.json"
+    text = json.dumps(SYMBOLS, indent=2)
+    path.write_text(text[:-2] + ',\n  "sectors": {"Technology": ["NVDA"]}\n}\n')
+    before = _digests(built)
+    out = fstore(built, "symbols", "sync")
+    line = path.read_text().splitlines().index('  "sectors": {"Technology": ["NVDA"]}') + 1
+    _assert_clear_error(out, f"{path}:{line}:", "'sectors' appears twice")
+    assert _digests(built) == before
+
+
+def test_a_deeply_nested_symbols_json_is_a_message(built: Path) -> None:
+    path = built / "config" / "symbols.json"
+    path.write_text('{"sectors": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    before = _digests(built)
+    for args in (["symbols", "sync"], ["build"]):
+        _assert_clear_error(fstore(built, *args), str(path), "nested too deeply")
     assert _digests(built) == before
