@@ -94,3 +94,32 @@ def test_a_deeply_nested_symbols_json_is_a_message(built: Path) -> None:
     for args in (["symbols", "sync"], ["build"]):
         _assert_clear_error(fstore(built, *args), str(path), "nested too deeply")
     assert _digests(built) == before
+
+
+# --------------------------------------------------------------------------- odd files among the models
+
+
+def test_a_folder_named_like_a_model_is_a_folder_not_a_crash(built: Path) -> None:
+    """`sql/archive.sql/` (a folder) crashed discovery with IsADirectoryError; its files are models."""
+    folder = built / "sql" / "archive.sql"
+    folder.mkdir()
+    (folder / "inside.sql").write_text("select 1 as a\n")
+    out = fstore(built, "build", "--quiet")
+    assert out.returncode == 0, out.stderr
+    listing = fstore(built, "ls")
+    assert listing.returncode == 0 and "inside" in listing.stdout, listing.stderr
+
+
+@pytest.mark.parametrize("case", ["latin-1", "dangling link"])
+def test_a_model_file_that_cannot_be_read_is_an_error_naming_it(built: Path, case: str) -> None:
+    """A model saved as Latin-1 (UnicodeDecodeError) or a link to nothing (IsADirectory/FileNotFound)
+    printed a traceback; now the file (and for bad bytes, its line) is named and nothing is built."""
+    path = built / "sql" / "odd.sql"
+    if case == "latin-1":
+        path.write_bytes("select 1 as a\n-- café\n".encode("latin-1"))
+    else:
+        path.symlink_to(built / "no-such-file.sql")
+    before = _digests(built)
+    out = fstore(built, "build")
+    _assert_clear_error(out, "sql/odd.sql:2: not UTF-8" if case == "latin-1" else "sql/odd.sql: cannot read")
+    assert _digests(built) == before
