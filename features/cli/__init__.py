@@ -26,9 +26,11 @@ a new one) plus one line in :data:`COMMANDS`, the table :func:`build_parser` rea
 from __future__ import annotations
 
 import argparse
+import errno
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from features.cli import build, clean, datasets, docs, ingest, project, query, symbols, train
 from features.cli.common import Command, Handler, add_command, err_console
@@ -133,6 +135,32 @@ def disk_full_message(exc: BaseException, cause: BaseException) -> str:
     return "\n".join(lines)
 
 
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _not_writable_cause(exc: BaseException) -> OSError | None:
+    """The error in ``exc``'s chain that says a file or folder cannot be written (a read-only mount,
+    no permission), if it names the path."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError) and current.errno in _NOT_WRITABLE and current.filename:
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def not_writable_message(cause: OSError) -> str:
+    """One message for a command stopped by a path it may not write."""
+    path = Path(cause.filename)
+    return (
+        f"cannot write {path}: {cause.strerror}\n"
+        f"  hint: make {path.parent} writable (or point the setting in config/project.toml elsewhere) and run"
+        " the command again; what was being written was not kept"
+    )
+
+
 def _run(handler: Handler, args: argparse.Namespace) -> int:
     """Run one handler; an FstoreError becomes its message on stderr and its exit code, and any error
     caused by a full disk one message saying so (never a traceback)."""
@@ -149,9 +177,13 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
         return 0
     except Exception as exc:
         cause = _disk_full_cause(exc)
-        if cause is None:
+        if cause is not None:
+            _print_error(disk_full_message(exc, cause))
+            return 1
+        denied = _not_writable_cause(exc)
+        if denied is None:
             raise
-        _print_error(disk_full_message(exc, cause))
+        _print_error(not_writable_message(denied))
         return 1
     return int(code or 0)
 
@@ -182,4 +214,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(handler, args)
 
 
-__all__ = ["COMMANDS", "GLOBAL_OPTIONS", "build_parser", "disk_full_message", "main"]
+__all__ = ["COMMANDS", "GLOBAL_OPTIONS", "build_parser", "disk_full_message", "main", "not_writable_message"]

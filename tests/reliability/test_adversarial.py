@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from _reliability_kit import fstore, make_project
+from _reliability_kit import fstore, fstore_cmd, make_project
 
 SYMBOLS = {"sectors": {"Technology": ["AAPL", "MSFT"]}, "crypto": {"Major": ["BTCUSD"]}}
 
@@ -123,3 +125,46 @@ def test_a_model_file_that_cannot_be_read_is_an_error_naming_it(built: Path, cas
     out = fstore(built, "build")
     _assert_clear_error(out, "sql/odd.sql:2: not UTF-8" if case == "latin-1" else "sql/odd.sql: cannot read")
     assert _digests(built) == before
+
+
+# --------------------------------------------------------------------------- a folder that cannot be written
+
+
+def _run_read_only(folder: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``args`` with ``folder`` read-only: by permissions, or as root (where they do not bind) by a
+    read-only bind mount in a private mount namespace (as tests/test_mapping_writers.py does)."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            return subprocess.run(args, capture_output=True, text=True)
+        finally:
+            folder.chmod(0o755)
+    script = 'mount --bind -o ro "$0" "$0" && exec "$@"'
+    probe = ["unshare", "-m", "sh", "-c", script, str(folder), "true"]
+    if shutil.which("unshare") is None or subprocess.run(probe, capture_output=True).returncode != 0:
+        pytest.skip("running as root without a way to make a folder read-only")
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, str(folder), *args], capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("folder", "args"),
+    [
+        ("target", ["build", "--full-refresh"]),
+        ("target", ["docs", "generate"]),
+        ("data/raw", ["ingest", "--force"]),
+    ],
+)
+def test_a_read_only_folder_is_a_message_naming_it(built: Path, folder: str, args: list[str]) -> None:
+    """A read-only `target/` (build, docs) or `data/raw` (ingest) printed an OSError traceback."""
+    (built / folder).mkdir(parents=True, exist_ok=True)
+    if args[0] == "ingest":
+        csv = built.parent / "AAPL.csv"
+        csv.write_text("Date,Open,High,Low,Close,Volume\n2024-01-02,10,11,9,10.5,100\n")
+        args = [*args, str(csv)]
+    out = _run_read_only(built / folder, fstore_cmd(built, *args))
+    _assert_clear_error(out, f"cannot write {built / folder}", f"make {built / folder} writable")
+    assert "Read-only file system" in out.stderr or "Permission denied" in out.stderr
+    again = fstore(built, *args)  # and once it is writable again, the command works
+    assert again.returncode == 0, again.stderr
