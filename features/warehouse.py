@@ -241,8 +241,10 @@ def atomic_path(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a failed write() names no file; say which one it was
         raise
     _fsync_folder(path.parent)
 

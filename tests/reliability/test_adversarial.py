@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 from pathlib import Path
@@ -168,3 +169,34 @@ def test_a_read_only_folder_is_a_message_naming_it(built: Path, folder: str, arg
     assert "Read-only file system" in out.stderr or "Permission denied" in out.stderr
     again = fstore(built, *args)  # and once it is writable again, the command works
     assert again.returncode == 0, again.stderr
+
+
+# --------------------------------------------------------------------------- a full disk names the file
+
+
+def _with_file_size_limit(root: Path, limit: int, *args: str) -> subprocess.CompletedProcess[str]:
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(fstore_cmd(root, *args), capture_output=True, text=True, preexec_fn=cap)
+
+
+@pytest.mark.parametrize(
+    ("args", "written"),
+    [
+        (["ingest", "--force", "{csv}"], "data/raw/AAPL.csv"),
+        (["docs", "generate"], "target/"),
+        (["symbols", "recover"], "config/asset_id_mapping.json"),
+    ],
+)
+def test_a_full_disk_message_names_the_file_being_written(built: Path, args: list[str], written: str) -> None:
+    """`ingest`, `docs generate` and `symbols recover` said "while writing: File too large" with no
+    file: a write() error names none, and an FstoreError wrapping it was taken as the cause."""
+    csv = built.parent / "AAPL.csv"
+    rows = [f"2024-{m:02d}-{d:02d},10,11,9,10.5,100" for m in range(1, 13) for d in range(1, 28)]
+    csv.write_text("Date,Open,High,Low,Close,Volume\n" + "\n".join(rows) + "\n")
+    if args[:2] == ["symbols", "recover"]:
+        (built / "config" / "asset_id_mapping.json").unlink()
+    out = _with_file_size_limit(built, 1_000, *(a.format(csv=csv) for a in args))
+    _assert_clear_error(out, f"while writing {built / written}")
+    assert out.stderr.count("error:") == 1, out.stderr
