@@ -200,3 +200,17 @@ def test_a_full_disk_message_names_the_file_being_written(built: Path, args: lis
     out = _with_file_size_limit(built, 1_000, *(a.format(csv=csv) for a in args))
     _assert_clear_error(out, f"while writing {built / written}")
     assert out.stderr.count("error:") == 1, out.stderr
+
+
+# --------------------------------------------------------------------------- a number where a path goes
+
+
+@pytest.mark.parametrize("key", ["warehouse", "raw", "sql", "target"])
+def test_a_number_as_a_path_setting_is_an_error_at_its_line(built: Path, key: str) -> None:
+    """`[paths] warehouse = 5` was read as the file `./5` and a whole warehouse was built there."""
+    toml = built / "config" / "project.toml"
+    toml.write_text(toml.read_text().replace("[paths]\n", f"[paths]\n{key} = 5\n"))
+    before = _digests(built)
+    out = fstore(built, "build")
+    _assert_clear_error(out, f"{toml}:2:", f"[paths] {key} must be a string, got 5")
+    assert _digests(built) == before and not (built / "5").exists()
