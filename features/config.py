@@ -265,7 +265,9 @@ def _coerce(section: str, key: str, value: Any, default: Any, cfg_file: Path, te
             )
         return float(value)
     if isinstance(default, str):
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        # a number where a string goes reads as its text (`train_end = 0.7`), but never as a path:
+        # `warehouse = 5` would be the file ./5
+        if isinstance(value, int | float) and not isinstance(value, bool) and section != "paths":
             return str(value)
         if not isinstance(value, str):
             raise ConfigError(f"[{section}] {key} must be a string, got {value!r}", file=cfg_file, line=line)

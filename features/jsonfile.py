@@ -1,8 +1,9 @@
 """A JSON file read strictly, with every problem located at its line.
 
-    read_json      decode a file: not UTF-8, not JSON or a key repeated in one object is an error of
-                   the caller's class naming the file and line (``json`` would keep the last of two
-                   equal keys, so the file would not say what it seems to)
+    read_json      read and decode a file (``decode_json``: its text): not UTF-8, not JSON, nested too
+                   deeply or a key repeated in one object is an error of the caller's class naming the
+                   file and line (``json`` would keep the last of two equal keys, so the file would
+                   not say what it seems to)
     JsonDocument   the decoded data with its text: ``line_of(("history", 3, "created_at"))`` finds
                    the line of a field, ``field(...)`` spells its path (``history[3].created_at``)
 
@@ -147,6 +148,12 @@ def read_json(path: Path, error: type[FstoreError]) -> JsonDocument:
         raise
     except OSError as exc:
         raise error(f"cannot read the file: {exc.strerror}", file=path) from None
+    return decode_json(text, path, error)
+
+
+def decode_json(text: str, path: Path, error: type[FstoreError]) -> JsonDocument:
+    """Decode the text of ``path``: not JSON, nested too deeply or a key repeated in one object is an
+    ``error`` naming the file and line."""
     try:
         data = json.loads(text, object_pairs_hook=_refuse_repeats)
     except json.JSONDecodeError as exc:
@@ -165,4 +172,4 @@ def read_json(path: Path, error: type[FstoreError]) -> JsonDocument:
     return JsonDocument(path, text, data)
 
 
-__all__ = ["JsonDocument", "JsonPath", "field_name", "read_json"]
+__all__ = ["JsonDocument", "JsonPath", "decode_json", "field_name", "read_json"]

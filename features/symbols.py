@@ -137,15 +137,14 @@ def _read_symbols_file(path: Path) -> bytes:
 
 
 def _parse_bytes(raw_bytes: bytes, path: Path, sha256: str) -> Universe:
+    from features.jsonfile import decode_json
+
     try:
         text = raw_bytes.decode("utf-8")
-        data = json.loads(text)
     except UnicodeDecodeError:
         raise SymbolsConfigError("not UTF-8 text", file=path) from None
-    except json.JSONDecodeError as exc:
-        raise SymbolsConfigError(
-            f"not valid JSON: {exc.msg}", file=path, line=exc.lineno, column=exc.colno
-        ) from None
+    # strict: a key given twice (a merge) would silently keep the last group; deep nesting is a message
+    data = decode_json(text, path, SymbolsConfigError).data
     return parse_universe(data, path=path, text=text, sha256=sha256)
 
 

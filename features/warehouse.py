@@ -56,7 +56,7 @@ def connect(
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" not in text.lower():
@@ -75,7 +75,31 @@ def connect(
                 hint="wait for that build/training run to finish, or stop it, then try again",
             ) from None
         except duckdb.Error as exc:
+            if "in-memory database in read-only mode" in str(exc):  # a data file, opened read-only
+                raise _not_a_warehouse(path) from None
             raise WarehouseError(f"cannot open warehouse {path}: {exc}") from None
+        if str(path) != ":memory:" and _opened_in_memory(con):
+            con.close()
+            raise _not_a_warehouse(path)
+        return con
+
+
+def _opened_in_memory(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether DuckDB opened the file as data: an existing CSV, JSON or Parquet file becomes an
+    in-memory database holding a view of it, where a build would report success and keep nothing."""
+    row = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchone()
+    return row is not None and row[0] is None
+
+
+def _not_a_warehouse(path: Path) -> WarehouseError:
+    return WarehouseError(
+        "not a DuckDB database file, so it cannot be the warehouse (DuckDB would read it as data, in"
+        " memory, and keep nothing written to it)",
+        file=path,
+        hint="point [paths] warehouse in config/project.toml (or --db) at a .duckdb file; a missing one is created",
+    )
 
 
 @contextlib.contextmanager
@@ -217,8 +241,10 @@ def atomic_path(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a failed write() names no file; say which one it was
         raise
     _fsync_folder(path.parent)
 

@@ -26,9 +26,11 @@ a new one) plus one line in :data:`COMMANDS`, the table :func:`build_parser` rea
 from __future__ import annotations
 
 import argparse
+import errno
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from features.cli import build, clean, datasets, docs, ingest, project, query, symbols, train
 from features.cli.common import Command, Handler, add_command, err_console
@@ -98,24 +100,46 @@ _WRITING = re.compile(
 )
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the errors it was raised from or while handling, outermost first."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not s for s in seen):
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
 def _disk_full_cause(exc: BaseException) -> BaseException | None:
-    """The error in ``exc``'s chain that says the disk (or a file-size limit) is full, if any."""
+    """The error in ``exc``'s chain that says the disk (or a file-size limit) is full, if any: the
+    innermost OSError that names its file when there is one (an FstoreError wrapping it may not)."""
     from features.warehouse import is_disk_full
 
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if is_disk_full(current):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+    full = [error for error in _chain(exc) if is_disk_full(error)]
+    named = [error for error in full if _written_path(error) is not None]
+    if named:
+        return named[-1]
+    return full[0] if full else None
+
+
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.fstore-tmp.*$")
+
+
+def _written_path(error: BaseException) -> str | None:
+    """The file an OSError was writing: the destination of a copy or rename (``filename2``), else its
+    file; a temp file of ``atomic_path`` is shown as the file it was to replace."""
+    name = getattr(error, "filename2", None) or getattr(error, "filename", None)
+    if not isinstance(name, str):
+        return None
+    path = Path(name)
+    temp = _TEMP_NAME.match(path.name)
+    return str(path.with_name(temp.group("name"))) if temp else name
 
 
 def disk_full_message(exc: BaseException, cause: BaseException) -> str:
     """One message for a command stopped by a full disk: which file it was writing, what it was
     doing (an FstoreError's first line), and what to do."""
-    path = getattr(cause, "filename", None)
+    path = _written_path(cause)
     if path is None:
         match = _WRITING.search(str(cause))
         path = match.group(1) if match else None
@@ -131,6 +155,28 @@ def disk_full_message(exc: BaseException, cause: BaseException) -> str:
         " written was not kept, and everything written before is intact"
     )
     return "\n".join(lines)
+
+
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _not_writable_cause(exc: BaseException) -> OSError | None:
+    """The error in ``exc``'s chain that says a file or folder cannot be written (a read-only mount,
+    no permission), if it names the path."""
+    for error in _chain(exc):
+        if isinstance(error, OSError) and error.errno in _NOT_WRITABLE and _written_path(error):
+            return error
+    return None
+
+
+def not_writable_message(cause: OSError) -> str:
+    """One message for a command stopped by a path it may not write."""
+    path = Path(_written_path(cause) or "")
+    return (
+        f"cannot write {path}: {cause.strerror}\n"
+        f"  hint: make {path.parent} writable (or point the setting in config/project.toml elsewhere) and run"
+        " the command again; what was being written was not kept"
+    )
 
 
 def _run(handler: Handler, args: argparse.Namespace) -> int:
@@ -149,9 +195,13 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
         return 0
     except Exception as exc:
         cause = _disk_full_cause(exc)
-        if cause is None:
+        if cause is not None:
+            _print_error(disk_full_message(exc, cause))
+            return 1
+        denied = _not_writable_cause(exc)
+        if denied is None:
             raise
-        _print_error(disk_full_message(exc, cause))
+        _print_error(not_writable_message(denied))
         return 1
     return int(code or 0)
 
@@ -182,4 +232,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(handler, args)
 
 
-__all__ = ["COMMANDS", "GLOBAL_OPTIONS", "build_parser", "disk_full_message", "main"]
+__all__ = ["COMMANDS", "GLOBAL_OPTIONS", "build_parser", "disk_full_message", "main", "not_writable_message"]

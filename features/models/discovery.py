@@ -172,10 +172,27 @@ def parse_sql(
     }
 
 
+def _read_model_file(path: Path, file: str) -> bytes:
+    """A model file's bytes; one that cannot be read (a dangling link, no permission) is a ModelError."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read the model file: {exc.strerror}", file=file) from None
+
+
 def _sql_model(path: Path, root: Path, cache: ParseCache, keep: set[str]) -> Model:
     file = _display(path, root)
-    raw = path.read_bytes()
-    text = raw.decode("utf-8")
+    raw = _read_model_file(path, file)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ModelError(
+            f"not UTF-8 text (byte {raw[exc.start]:#04x})",
+            file=file,
+            line=line,
+            hint="save the file as UTF-8",
+        ) from None
     header = parse_header(text, file)
     key = "sql:" + hashlib.sha256(raw).hexdigest()
     keep.add(key)
@@ -296,7 +313,7 @@ def _spec_entry(spec: Any) -> dict[str, Any]:
 
 def _python_models(path: Path, root: Path, cache: ParseCache, keep: set[str]) -> list[Model]:
     file = _display(path, root)
-    raw = path.read_bytes()
+    raw = _read_model_file(path, file)
     digest = hashlib.sha256(raw).hexdigest()
     key = "py:" + digest
     keep.add(key)
@@ -444,6 +461,8 @@ def discover(project: Project) -> Discovery:
     sql_dir = project.path(project.paths.sql)
     if sql_dir.is_dir():
         for path in sorted(sql_dir.rglob("*.sql")):
+            if path.is_dir():  # a folder named like a model (its files are found on their own)
+                continue
             try:
                 add(_sql_model(path, root, cache, keep))
             except FstoreError as err:
@@ -454,7 +473,7 @@ def discover(project: Project) -> Discovery:
         if not py_dir.is_dir():
             continue
         for path in sorted(py_dir.rglob("*.py")):
-            if path.name.startswith("_") or "__pycache__" in path.parts:
+            if path.name.startswith("_") or "__pycache__" in path.parts or path.is_dir():
                 continue
             try:
                 for model in _python_models(path, root, cache, keep):

@@ -11,6 +11,7 @@ random delay drawn (with a fixed seed) over the span the command takes, then che
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import random
@@ -26,6 +27,7 @@ import pytest
 from _reliability_kit import fstore, make_project, relation_fingerprints
 
 from features.mapping import load_mapping
+from features.warehouse import TEMP_SUFFIX, temp_name_pattern
 
 KILLS = int(os.environ.get("FSTORE_KILLS", "20"))
 SYMBOLS = {
@@ -144,7 +146,11 @@ def test_symbols_sync_survives_sigkill_at_random_moments(tmp_path: Path) -> None
 
 
 def _litter(mapping_path: Path) -> list[str]:
-    """Files a writer of the mapping leaves only when killed: its temp files and its lock file."""
+    """Files a writer of the mapping leaves only when killed: its temp files (today's
+    ``temp_name_pattern``, the ``.{name}.*.tmp`` of earlier versions) and its lock file, all of them
+    named ``.{name}…``; the test also asserts today's pattern is one of those, so it cannot drift."""
+    assert fnmatch.fnmatch(f".{mapping_path.name}.0a1b2c3d{TEMP_SUFFIX}", temp_name_pattern(mapping_path))
+    assert temp_name_pattern(mapping_path).startswith(f".{mapping_path.name}")
     return sorted(p.name for p in mapping_path.parent.iterdir() if p.name.startswith(f".{mapping_path.name}"))
 
 

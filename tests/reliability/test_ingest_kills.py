@@ -27,6 +27,7 @@ import pytest
 from _reliability_kit import fstore, make_project
 
 from features.ingest import price_files
+from features.warehouse import TEMP_SUFFIX
 
 KILLS = int(os.environ.get("FSTORE_KILLS", "20"))
 SYMBOLS = {
@@ -50,7 +51,7 @@ def _hashes(folder: Path) -> dict[str, str]:
 
 
 def _temps(raw: Path) -> list[Path]:
-    return [p for p in raw.iterdir() if ".fstore-tmp" in p.name]
+    return [p for p in raw.iterdir() if TEMP_SUFFIX in p.name]  # features.warehouse.temp_name_pattern
 
 
 def _kill(
