@@ -209,11 +209,15 @@ class AssetMapping:
         folder, fsync, rename, fsync of the folder), first removing temps a killed writer left.
 
         Commands write it under :func:`features.reconcile.mapping_lock`, so two writers never
-        interleave; a failed write (read-only folder, full disk) leaves the old file as it was.
+        interleave; a failed write (read-only folder, full disk) leaves the old file as it was. A
+        mapping that is a symbolic link (one file shared by several clones) is replaced where it
+        lives and the link stays, so every clone reading it sees the new version.
         """
         from features.warehouse import atomic_write
 
         path = Path(path)
+        if path.is_symlink():
+            path = path.resolve()
         remove_stale_temps(path)
         atomic_write(path, json.dumps(self.to_json(), indent=2) + "\n")
 

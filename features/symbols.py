@@ -285,6 +285,9 @@ def parse_universe(data: object, *, path: Path, text: str = "", sha256: str = ""
     problems = _Problems(path, text)
     _check_groups(data, problems)
     infos = _group_symbols(data, problems)
+    if not infos and not problems.found and any(group in data for group in SYMBOL_GROUPS):
+        # every sub-category empty: a sync would retire every asset (an emptied file, a bad merge)
+        problems.add("lists no symbols (every sub-category is empty); a universe needs at least one symbol")
     memberships = _index_memberships(data, infos, problems)
     problems.raise_any()
     ordered = tuple(

@@ -52,6 +52,8 @@ GOOD = {
         ('{"sectors": {"Tech": [" AAPL"]}}', "surrounding spaces (write 'AAPL')", 1),
         ('{"sector": {"Tech": ["AAPL"]}}', "unknown group 'sector'", 1),
         ('{"indices": {"Dow": ["AAPL"]}}', "none of the groups", None),
+        ('{"sectors": {"Tech": []}}', "lists no symbols", None),  # a sync retired every asset, exit 0
+        ('{"sectors": {}, "crypto": {"Major": []}}', "lists no symbols", None),
     ],
 )
 def test_bad_symbols_file_is_named_with_the_problem(

@@ -90,6 +90,27 @@ def test_a_group_given_twice_in_symbols_json_is_an_error_not_the_last_one(built:
     assert _digests(built) == before
 
 
+def test_a_linked_mapping_file_is_updated_where_it_lives_and_stays_a_link(
+    built: Path, tmp_path: Path
+) -> None:
+    """A mapping shared by clones through a symlink: a sync replaced the link with a regular file and
+    left the shared file behind. Now the shared file gets the new version and the link stays."""
+    mapping = built / "config" / "asset_id_mapping.json"
+    shared = tmp_path / "shared" / "ids.json"
+    shared.parent.mkdir()
+    shutil.move(mapping, shared)
+    mapping.symlink_to(shared)
+    symbols = json.loads((built / "config" / "symbols.json").read_text())
+    symbols["sectors"]["Technology"].append("NVDA")
+    (built / "config" / "symbols.json").write_text(json.dumps(symbols))
+    out = fstore(built, "symbols", "sync")
+    assert out.returncode == 0, out.stderr
+    assert mapping.is_symlink() and mapping.resolve() == shared.resolve()
+    written = json.loads(shared.read_text())
+    # the next free ID after AAPL, BTCUSD, MSFT (sorted 0..2); none of theirs moved
+    assert written["symbol_to_id"] == {"AAPL": 0, "BTCUSD": 1, "MSFT": 2, "NVDA": 3}
+
+
 def test_a_deeply_nested_symbols_json_is_a_message(built: Path) -> None:
     path = built / "config" / "symbols.json"
     path.write_text('{"sectors": ' + "[" * 100_000 + "]" * 100_000 + "}")
