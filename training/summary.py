@@ -178,7 +178,8 @@ def format_summary(s: RunSummary) -> list[str]:
     """The summary as lines of text (what ``python -m training.summary`` prints)."""
     lines = [
         f"what run {s.run_id} shows on the {s.split} split ({s.model.samples:,} windows; chance is"
-        f" AUC 0.5 and Rank IC 0; 1 SE of a no-skill AUC here = {s.model.auc_null_se:.4f}):",
+        f" AUC 0.5 and Rank IC 0; SE of a no-skill AUC on as many independent windows:"
+        f" {s.model.auc_null_se:.4f}):",
         _figures_line("model", s.model),
     ]
     if s.oracle is not None:
