@@ -10,9 +10,16 @@ repo's SQL models, read through ``WindowDataset`` exactly as ``fstore train`` do
 measured on the default config (GRU, hidden 64, concat, embedding 16, lookback 60, batch 1024): timed
 optimizer steps after warm-up steps; "data wait" is the share of step time spent in the loader's
 ``batches()`` (the device is synchronised around each fetch so the figure is exact on a GPU).
-The ablation trains each ``combine`` with the settings of tests/training/test_embeddings_market.py
-(lookback 5, hidden 32, fixed seeds) and reports validation AUC / loss at the best epoch plus the
-within/between-group cosine similarity and silhouette of the planted dynamics.
+The ablation trains each ``combine`` for each of ``--seeds`` with the loader / model / train settings of
+the repo's config/project.toml (what ``make train`` uses: lookback 5, GRU hidden 32, 4 epochs at batch
+256) and prints one JSON line per run: validation AUC / loss at the best epoch, test AUC, the per-date
+Rank IC on the test split (mean and t over dates, as ``fstore evaluate`` computes it), CPU seconds, and
+for runs with an embedding the within/between-group cosine similarity and silhouette of the planted
+dynamics, how many of AAPL's 5 nearest neighbours share its planted dynamic, and over every asset the
+share of its 5 nearest neighbours that share its own. Then a line per ``combine`` with mean ± std over
+the seeds, and the oracle's figures on the same test windows (``training.oracle``):
+
+    .venv/bin/python bench/bench_train.py --embedding --no-throughput --combines concat,none --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -86,44 +94,113 @@ def throughput(ds, device: str, steps: int, warmup: int, batch: int = 1024) -> d
     return out
 
 
-def ablation(project, combines: list[str]) -> list[dict]:
+def _ablation_run(project, combine: str, seed: int, dynamics: dict[str, str]) -> dict:
+    """One training run of the ablation and its figures (see the module docstring)."""
     import duckdb
+
+    from training.embeddings import group_separation, load_embeddings, neighbours
+    from training.evaluate import run_evaluation
+    from training.summary import neighbour_agreement
+    from training.train import run_training
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    r = run_training(project, model_overrides={"combine": combine}, train_overrides={"seed": seed})
+    ev = run_evaluation(project, r.run_id, split="test")
+    v = r.history[r.best_epoch - 1]["valid"]
+    row = {
+        "combine": combine,
+        "seed": seed,
+        "best_epoch": r.best_epoch,
+        "valid_auc": round(v["auc"], 4),
+        "valid_loss": round(v["loss"], 5),
+        "test_auc": round(r.test["auc"], 4),
+        "rank_ic_mean": round(ev.summary["rank_ic_mean"], 4),
+        "rank_ic_t": round(ev.summary["rank_ic_t"], 2),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "cpu_s": round(time.process_time() - c0, 1),
+    }
+    if combine != "none":
+        con = duckdb.connect(str(project.warehouse_path), read_only=True)
+        try:
+            emb = load_embeddings(con, r.run_id)
+        finally:
+            con.close()
+        labels = [dynamics[s] for s in emb.symbols]
+        sep = group_separation(emb.vectors, labels)
+        near = [n for n, *_ in neighbours(emb, "AAPL", top=5)]
+        row |= {
+            "within": round(sep.within, 3),
+            "between": round(sep.between, 3),
+            "silhouette": round(sep.silhouette, 3),
+            "aapl_top5_same": sum(dynamics[n] == dynamics["AAPL"] for n in near),
+            "aapl_top5": near,
+            "top5_agreement": round(neighbour_agreement(emb, labels, 5).share, 3),
+        }
+    return row
+
+
+def ablation(project, combines: list[str], seeds: list[int]) -> list[dict]:
+    import statistics
+
     import torch
 
     from features.synthetic import load_assets, planted_dynamics
-    from training.embeddings import group_separation, load_embeddings
-    from training.train import run_training
+    from training.oracle import oracle_evaluation
 
     torch.set_num_threads(1)
     dynamics = planted_dynamics(load_assets(project.symbols_path))
     rows = []
     for combine in combines:
-        t0 = time.perf_counter()
-        r = run_training(project, model_overrides={"combine": combine})
-        v = r.history[r.best_epoch - 1]["valid"]
-        row = {
-            "combine": combine,
-            "best_epoch": r.best_epoch,
-            "valid_auc": round(v["auc"], 4),
-            "valid_loss": round(v["loss"], 5),
-            "test_auc": round(r.test["auc"], 4),
-            "seconds": round(time.perf_counter() - t0, 1),
-        }
-        if combine != "none":
-            con = duckdb.connect(str(project.warehouse_path), read_only=True)
-            try:
-                emb = load_embeddings(con, r.run_id)
-            finally:
-                con.close()
-            sep = group_separation(emb.vectors, [dynamics[s] for s in emb.symbols])
-            row |= {
-                "within": round(sep.within, 3),
-                "between": round(sep.between, 3),
-                "silhouette": round(sep.silhouette, 3),
+        for seed in seeds:
+            rows.append(_ablation_run(project, combine, seed, dynamics))
+            print(json.dumps(rows[-1]), flush=True)
+    for combine in combines:
+        mine = [r for r in rows if r["combine"] == combine]
+        summary = {"combine": combine, "seeds": len(mine)}
+        for key in (
+            "test_auc",
+            "rank_ic_mean",
+            "rank_ic_t",
+            "silhouette",
+            "top5_agreement",
+            "aapl_top5_same",
+        ):
+            values = [r[key] for r in mine if key in r]
+            if values:
+                spread = statistics.stdev(values) if len(values) > 1 else 0.0
+                summary[key] = f"{statistics.mean(values):.4f} ± {spread:.4f}"
+        print(json.dumps({"summary": summary}, ensure_ascii=False), flush=True)
+    o = oracle_evaluation(project)
+    print(
+        json.dumps(
+            {
+                "oracle": {
+                    "test_auc": round(o.auc, 4),
+                    "rank_ic_mean": round(o.summary["rank_ic_mean"], 4),
+                    "rank_ic_t": round(o.summary["rank_ic_t"], 2),
+                    "samples": o.samples,
+                }
             }
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+        ),
+        flush=True,
+    )
     return rows
+
+
+def repo_training_toml() -> str:
+    """The [loader], [model] and [train] sections of the repo's config/project.toml, as TOML text."""
+    import tomllib
+
+    settings = tomllib.loads((REPO / "config" / "project.toml").read_text())
+    out = []
+    for section in ("loader", "model", "train"):
+        values = {
+            **settings.get(section, {}),
+            **({"threads": 1, "device": "cpu"} if section == "train" else {}),
+        }
+        out.append(f"[{section}]")
+        out += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+    return "\n".join(out) + "\n"
 
 
 def save_block(ds, path: Path) -> None:
@@ -177,6 +254,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--embedding", action="store_true", help="also run the combine ablation (minutes)")
     ap.add_argument("--combines", default="concat,add,attention,separate,none")
+    ap.add_argument("--seeds", default="0,1,2", help="training seeds of each ablation run (comma list)")
+    ap.add_argument("--no-throughput", action="store_true", help="skip the throughput figures")
     ap.add_argument("--save-block", type=Path, help="write the train split's window block to this .npz")
     ap.add_argument("--from-block", type=Path, help="read the window block from this .npz (no DuckDB)")
     args = ap.parse_args()
@@ -190,13 +269,18 @@ def main() -> None:
         "cpu_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "device": args.device,
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     if args.device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(0)
     print(json.dumps(info), flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        if args.from_block:
+        if args.no_throughput and not args.save_block:
+            pass  # the ablation alone: no throughput market to build
+        elif args.from_block:
             t0 = time.perf_counter()
             ds = load_block(args.from_block, args.device)
             print(json.dumps({"load_s": round(time.perf_counter() - t0, 2), "windows": len(ds)}), flush=True)
@@ -220,17 +304,15 @@ def main() -> None:
             )
             if args.save_block:
                 save_block(ds, args.save_block)
-        print(
-            json.dumps({"throughput": throughput(ds, args.device, args.steps, args.warmup, args.batch)}),
-            flush=True,
-        )
-        if args.embedding:
-            market = build_market(
-                Path(tmp) / "ablation",
-                "[loader]\nlookback = 5\n[model]\nhidden = 32\n"
-                '[train]\nepochs = 4\npatience = 2\nbatch_size = 256\nlr = 0.003\nthreads = 1\ndevice = "cpu"\n',
+        if not args.no_throughput:
+            print(
+                json.dumps({"throughput": throughput(ds, args.device, args.steps, args.warmup, args.batch)}),
+                flush=True,
             )
-            ablation(dataclasses.replace(market), args.combines.split(","))
+        if args.embedding:
+            market = build_market(Path(tmp) / "ablation", repo_training_toml())
+            seeds = [int(x) for x in args.seeds.split(",")]
+            ablation(dataclasses.replace(market), args.combines.split(","), seeds)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,11 @@
 * ``<run>_pca.png``         the embeddings projected on their first two principal components, one
   colour per category, every point labelled with its symbol;
 
+On a warehouse that holds the built-in synthetic market (:func:`training.planted.planted_labels`) both
+embedding pictures also show the dynamic the market planted in each asset: the PCA map gets a second
+panel coloured by it (and the first is coloured by sub-category), the heatmap orders its blocks by it
+and names it beside each sub-category. A user's own data has no planted dynamic, and no such panel.
+
 Rows that never trained (their asset had no training window in the run, ``train_embeddings.trained``
 is false) are still at their random start: the PCA map draws them as hollow grey markers and the
 heatmap's labels for them are grey, both with a legend or note that says so.
@@ -25,6 +30,7 @@ import numpy as np
 from features.errors import ConfigError
 from features.warehouse import atomic_path
 from training.embeddings import Embeddings, cosine_matrix
+from training.planted import DYNAMIC_COLOURS, planted_labels
 
 UNTRAINED_COLOUR = "#9e9e9e"
 
@@ -70,14 +76,17 @@ def _save(plt: Any, fig: Any, path: Path, *, dpi: int) -> None:
         plt.close(fig)
 
 
-def _order(emb: Embeddings) -> np.ndarray:
-    keys = list(zip(emb.categories, emb.subcategories, emb.symbols, strict=True))
+def _order(emb: Embeddings, planted: list[str] | None = None) -> np.ndarray:
+    """Row order of the heatmap: (planted dynamic when given,) category, sub-category, symbol."""
+    first = planted if planted is not None else [""] * len(emb.symbols)
+    keys = list(zip(first, emb.categories, emb.subcategories, emb.symbols, strict=True))
     return np.array(sorted(range(len(keys)), key=lambda i: keys[i]))
 
 
-def similarity_heatmap(emb: Embeddings, path: Path) -> Path:
+def similarity_heatmap(emb: Embeddings, path: Path, planted: list[str] | None = None) -> Path:
+    """The cosine-similarity heatmap; ``planted`` (one dynamic per row) groups and names the blocks."""
     plt = _plt()
-    order = _order(emb)
+    order = _order(emb, planted)
     sims = cosine_matrix(emb.vectors)[np.ix_(order, order)]
     n = len(order)
     size = min(max(6.0, n * 0.09), 18.0)
@@ -103,9 +112,15 @@ def similarity_heatmap(emb: Embeddings, path: Path) -> Path:
             )
             cat, sub = subs[start]
             label = f"{sub} ({cat})" if sub and cat else sub or cat or "?"
-            ax.text(n + 0.5, (start + k - 1) / 2, label, va="center", fontsize=8)
+            colour = "black"
+            if planted is not None:
+                dynamic = planted[int(order[start])]
+                label, colour = f"{label}: {dynamic}", DYNAMIC_COLOURS.get(dynamic, "black")
+            ax.text(n + 0.5, (start + k - 1) / 2, label, va="center", fontsize=8, color=colour)
             start = k
     note = f"\ngrey labels: {len(untrained)} untrained rows (no training windows)" if untrained else ""
+    if planted is not None:
+        note += "\nblocks ordered by the dynamic the synthetic market planted (named on the right)"
     ax.set_title(
         f"cosine similarity of asset embeddings\nrun {emb.run_id}, epoch {emb.epoch}{note}", fontsize=11
     )
@@ -115,20 +130,25 @@ def similarity_heatmap(emb: Embeddings, path: Path) -> Path:
     return path
 
 
-def pca_scatter(emb: Embeddings, path: Path) -> Path:
-    plt = _plt()
-    v = emb.vectors.astype(np.float64)
+def _pca(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 2) coordinates on the first two principal components, and their shares of the variance."""
+    v = vectors.astype(np.float64)
     centred = v - v.mean(axis=0)
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    xy = centred @ vt[:2].T  # (N, 2)
-    share = (s[:2] ** 2) / max((s**2).sum(), 1e-12)
-    fig, ax = plt.subplots(figsize=(11, 9))
+    return centred @ vt[:2].T, (s[:2] ** 2) / max((s**2).sum(), 1e-12)
+
+
+def _scatter_panel(
+    ax: Any, xy: np.ndarray, emb: Embeddings, groups: list[str], colours: dict[str, str], title: str
+) -> None:
+    """One PCA panel: trained rows coloured by ``groups``, untrained rows hollow grey, symbols named."""
     trained = [emb.is_trained(i) for i in range(len(emb.symbols))]
-    for cat in sorted(set(emb.categories)):
-        idx = [i for i, c in enumerate(emb.categories) if c == cat and trained[i]]
-        colour = _CATEGORY_COLOURS.get(cat)
+    for group in sorted(set(groups)):
+        idx = [i for i, g in enumerate(groups) if g == group and trained[i]]
         if idx:
-            ax.scatter(xy[idx, 0], xy[idx, 1], s=28, alpha=0.8, label=cat or "unknown", color=colour)
+            ax.scatter(
+                xy[idx, 0], xy[idx, 1], s=28, alpha=0.8, label=group or "unknown", color=colours.get(group)
+            )
     idle = [i for i, t in enumerate(trained) if not t]
     if idle:  # hollow grey: still at their random start
         ax.scatter(
@@ -144,13 +164,41 @@ def pca_scatter(emb: Embeddings, path: Path) -> Path:
         ax.annotate(
             sym, xy[i], fontsize=6, alpha=0.75, xytext=(3, 2), textcoords="offset points", color=colour
         )
-    ax.set_xlabel(f"PC1 ({share[0]:.0%} of variance)")
-    ax.set_ylabel(f"PC2 ({share[1]:.0%} of variance)" if len(share) > 1 else "PC2")
-    ax.set_title(f"run {emb.run_id}, epoch {emb.epoch}: asset embeddings, first two principal components")
-    ax.legend(title="category")
+    ax.legend(title=title, fontsize=7, title_fontsize=8)
     ax.grid(alpha=0.3)
+
+
+def _subcategory_colours(names: list[str]) -> dict[str, str]:
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    cmap = colormaps["tab20"]
+    return {name: to_hex(cmap(k % 20)) for k, name in enumerate(sorted(set(names)))}
+
+
+def pca_scatter(emb: Embeddings, path: Path, planted: list[str] | None = None) -> Path:
+    """The PCA map, coloured by category; with ``planted`` (one dynamic per row) two panels, coloured
+    by sub-category and by the planted dynamic."""
+    plt = _plt()
+    xy, share = _pca(emb.vectors)
+    if planted is None:
+        fig, ax = plt.subplots(figsize=(11, 9))
+        _scatter_panel(ax, xy, emb, list(emb.categories), _CATEGORY_COLOURS, "category")
+        axes = [ax]
+        ax.set_title(f"run {emb.run_id}, epoch {emb.epoch}: asset embeddings, first two principal components")
+    else:
+        fig, axes = plt.subplots(1, 2, figsize=(20, 9))
+        subs = [f"{s} ({c})" for c, s in zip(emb.categories, emb.subcategories, strict=True)]
+        _scatter_panel(axes[0], xy, emb, subs, _subcategory_colours(subs), "sub-category")
+        _scatter_panel(axes[1], xy, emb, planted, DYNAMIC_COLOURS, "planted dynamic")
+        axes[0].set_title("coloured by sub-category")
+        axes[1].set_title("coloured by the dynamic the synthetic market planted")
+        fig.suptitle(f"run {emb.run_id}, epoch {emb.epoch}: asset embeddings, first two principal components")
+    for ax in axes:
+        ax.set_xlabel(f"PC1 ({share[0]:.0%} of variance)")
+        ax.set_ylabel(f"PC2 ({share[1]:.0%} of variance)" if len(share) > 1 else "PC2")
     fig.tight_layout()
-    _save(plt, fig, path, dpi=150)
+    _save(plt, fig, path, dpi=150 if planted is None else 110)
     return path
 
 
@@ -200,7 +248,8 @@ def training_curves(run_id: str, metrics: list[dict], best_epoch: int | None, pa
 
 
 def write_run_plots(db: str | Path, run_id: str, out_dir: Path, *, epoch: int | None = None) -> list[Path]:
-    """Every picture of ``run_id`` into ``out_dir``; embedding plots only when the run has embeddings."""
+    """Every picture of ``run_id`` into ``out_dir``; embedding plots only when the run has embeddings,
+    showing the planted dynamics when the warehouse holds the synthetic market."""
     from features.warehouse import connect
     from training.embeddings import load_embeddings
     from training.runs import read_metrics, resolve_run
@@ -213,12 +262,13 @@ def write_run_plots(db: str | Path, run_id: str, out_dir: Path, *, epoch: int | 
         run_id = row["run_id"]
         metrics = read_metrics(con, run_id)
         emb = load_embeddings(con, run_id, epoch) if row["combine"] != "none" else None
+        planted = planted_labels(con, emb) if emb is not None else None
     finally:
         con.close()
     paths = [training_curves(run_id, metrics, row["best_epoch"], out_dir / f"{run_id}_curves.png")]
     if emb is not None:
-        paths.append(similarity_heatmap(emb, out_dir / f"{run_id}_similarity.png"))
-        paths.append(pca_scatter(emb, out_dir / f"{run_id}_pca.png"))
+        paths.append(similarity_heatmap(emb, out_dir / f"{run_id}_similarity.png", planted))
+        paths.append(pca_scatter(emb, out_dir / f"{run_id}_pca.png", planted))
     return paths
 
 
