@@ -41,6 +41,7 @@ COMMANDS = [
     "lineage",
     "clean",
     "ingest",
+    "sources",
     "export-windows",
     "snapshot",
     "train",
