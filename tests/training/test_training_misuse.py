@@ -162,7 +162,9 @@ def test_plot_naming_a_file_is_refused_before_training(tmp_path: Path, capsys: p
     _refused(capsys, main(["embeddings", "latest", "--project", str(root), "--plot", str(plot)]), "is a file")
 
 
-def test_a_runs_folder_that_cannot_be_made_is_a_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_runs_folder_that_cannot_be_made_is_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     root = planted.make_project(tmp_path / "p", days=300)
     (root / "runs").write_text("a file where the run folders go")
     code = main(["train", "--project", str(root), "--epochs", "1", "--no-progress"])
