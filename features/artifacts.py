@@ -92,8 +92,7 @@ class _Lineage:
 
     def __init__(self, dag: Dag, schema: dict[str, dict[str, str]], previous: Mapping[str, Any]) -> None:
         self.dag, self.schema, self.previous = dag, schema, previous
-        self._tracer: Any = None
-        self._leaves: dict[tuple[str, str], list[str]] = {}
+        self._tracer: Any = None  # a features.models.lineage.Tracer, made when a model needs tracing
 
     def key(self, model: Model) -> str:
         from features.models.fingerprint import digest
@@ -102,25 +101,19 @@ class _Lineage:
             model.code_hash, [self.schema.get(r.name) for r in model.refs], self.schema.get(model.name)
         )
 
-    def _direct(self, model: str) -> dict[str, list[tuple[str, str]]]:
+    def _traced(self) -> Any:
         if self._tracer is None:
-            from features.models.lineage import _Tracer  # the engine's tracer: one analysis per model
+            from features.models.lineage import Tracer  # the engine's tracer: one analysis per model
 
-            self._tracer = _Tracer(self.dag, self.schema)
-        return self._tracer.sources_of(model)
+            self._tracer = Tracer(self.dag, self.schema)
+        return self._tracer
+
+    def _direct(self, model: str) -> dict[str, list[tuple[str, str]]]:
+        return self._traced().sources_of(model)
 
     def leaves(self, model: str, column: str) -> list[str]:
-        key = (model, column)
-        if key not in self._leaves:
-            m = self.dag.models.get(model)
-            if m is None or m.kind != "sql":
-                self._leaves[key] = [f"{model}.{column}"]
-            else:
-                found: dict[str, None] = {}
-                for table, col in self._direct(model).get(column, []):
-                    found.update(dict.fromkeys(self.leaves(table, col)))
-                self._leaves[key] = sorted(found)
-        return self._leaves[key]
+        """The source columns ``model.column`` comes from (:meth:`features.models.lineage.Tracer.leaves`)."""
+        return self._traced().leaves(model, column)
 
     def columns(self, model: Model) -> tuple[str, list[dict[str, Any]]]:
         """(lineage key, columns with type and lineage) of one model."""

@@ -321,11 +321,14 @@ def _python_models(path: Path, root: Path, cache: ParseCache, keep: set[str]) ->
     if entries is None:
         entries = [_spec_entry(s) for s in python_specs(path)]
         cache.put(key, entries)
+    from features.models.python import MATERIALIZATIONS
+
     models = []
     for e in entries:
-        if e["materialized"] not in ("table", "incremental"):
+        if e["materialized"] not in MATERIALIZATIONS:
             raise ModelError(
-                f"python model `{e['name']}`: materialized must be table or incremental, got `{e['materialized']}`",
+                f"python model `{e['name']}`: materialized must be {' or '.join(MATERIALIZATIONS)},"
+                f" got `{e['materialized']}`",
                 file=file,
                 line=e["line"],
             )

@@ -38,13 +38,18 @@ def warehouse_schema(con: duckdb.DuckDBPyConnection | None) -> dict[str, dict[st
     return schema
 
 
-class _Tracer:
-    """Traces columns through the DAG; each model's SQL is analysed once for all its columns."""
+class Tracer:
+    """Traces columns through the DAG; each model's SQL is analysed once for all its columns.
+
+    :meth:`trace` gives a column's whole tree (``fstore lineage``), :meth:`leaves` only the source
+    columns at its ends (``target/lineage.json`` and the manifest, :mod:`features.artifacts`).
+    """
 
     def __init__(self, dag: Dag, schema: dict[str, dict[str, str]]) -> None:
         self.dag, self.schema = dag, schema
         self.direct: dict[str, dict[str, list[tuple[str, str]]]] = {}
         self.trees: dict[tuple[str, str], dict[str, Any]] = {}
+        self._leaves: dict[tuple[str, str], list[str]] = {}
 
     def sources_of(self, model: str) -> dict[str, list[tuple[str, str]]]:
         """column -> (relation, column) pairs it is computed from, for every output column of a SQL model."""
@@ -52,7 +57,23 @@ class _Tracer:
             self.direct[model] = _direct_sources(self.dag.models[model], self.schema)
         return self.direct[model]
 
+    def leaves(self, model: str, column: str) -> list[str]:
+        """The source columns (``relation.column``, sorted) that ``model.column`` is computed from; a
+        source or a Python model's column is its own leaf. ModelError when SQL cannot be traced."""
+        key = (model, column)
+        if key not in self._leaves:
+            m = self.dag.models.get(model)
+            if m is None or m.kind != "sql":
+                self._leaves[key] = [f"{model}.{column}"]
+            else:
+                found: dict[str, None] = {}
+                for table, col in self.sources_of(model).get(column, []):
+                    found.update(dict.fromkeys(self.leaves(table, col)))
+                self._leaves[key] = sorted(found)
+        return self._leaves[key]
+
     def trace(self, model: str, column: str) -> dict[str, Any]:
+        """The lineage tree of ``model.column``: {"column", "kind", "from": [subtrees]}."""
         key = (model, column)
         if key in self.trees:
             return self.trees[key]
@@ -129,7 +150,7 @@ def column_lineage(dag: Dag, target: str, con: duckdb.DuckDBPyConnection | None 
     cols = schema.get(model)
     if cols and column not in cols:
         raise ModelError(f"model `{model}` has no column `{column}`{did_you_mean(column, cols)}")
-    return _Tracer(dag, schema).trace(model, column)
+    return Tracer(dag, schema).trace(model, column)
 
 
 def source_columns(tree: dict[str, Any]) -> list[str]:
@@ -172,22 +193,7 @@ def write_lineage_artifact(con: duckdb.DuckDBPyConnection, project: Project, dag
         old = {}
     schema = warehouse_schema(con)
     out: dict[str, Any] = {}
-    tracer = _Tracer(dag, schema)
-    leaves: dict[tuple[str, str], list[str]] = {}
-
-    def leaves_of(model: str, column: str) -> list[str]:
-        key = (model, column)
-        if key not in leaves:
-            m = dag.models.get(model)
-            if m is None or m.kind != "sql":
-                leaves[key] = [f"{model}.{column}"]
-            else:
-                found: dict[str, None] = {}
-                for table, col in tracer.sources_of(model).get(column, []):
-                    found.update(dict.fromkeys(leaves_of(table, col)))
-                leaves[key] = sorted(found)
-        return leaves[key]
-
+    tracer = Tracer(dag, schema)
     for name in dag.order:
         m = dag.models[name]
         if m.kind != "sql" or name not in schema:
@@ -197,11 +203,11 @@ def write_lineage_artifact(con: duckdb.DuckDBPyConnection, project: Project, dag
             out[name] = old[name]
             continue
         try:
-            columns = {column: leaves_of(name, column) for column in schema[name]}
+            columns = {column: tracer.leaves(name, column) for column in schema[name]}
         except ModelError:
             columns = {}
         out[name] = {"key": key, "columns": columns}
     atomic_write(path, json.dumps(out, indent=1, sort_keys=True))
 
 
-__all__ = ["column_lineage", "format_lineage", "source_columns", "write_lineage_artifact"]
+__all__ = ["Tracer", "column_lineage", "format_lineage", "source_columns", "write_lineage_artifact"]

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-MATERIALIZATIONS = ("view", "table", "incremental")
+MATERIALIZATIONS = ("table", "incremental")  # a Python model's frame is stored: never a view
 ATTRIBUTE = "__fstore_model__"
 
 
@@ -101,3 +101,6 @@ def model(
     if func is not None:
         return register(func)
     return register
+
+
+__all__ = ["ATTRIBUTE", "MATERIALIZATIONS", "PythonModelSpec", "model"]

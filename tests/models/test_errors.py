@@ -211,3 +211,19 @@ def test_python_lookahead_and_this_settings(
         },
     )
     assert str(_error(root)) == f"models/feats.py:4: python model `f`: {message}"
+
+
+@pytest.mark.parametrize("materialized", ["view", "snapshot"])
+def test_a_python_model_is_stored_as_a_table(tmp_path: Path, materialized: str) -> None:
+    root = _project(
+        tmp_path,
+        {
+            "models/feats.py": (
+                f'from features import model\n\n\n@model(materialized="{materialized}")\n'
+                "def f(raw_prices):\n    return raw_prices\n"
+            ),
+        },
+    )
+    assert str(_error(root)) == (
+        f"models/feats.py:4: python model `f`: materialized must be table or incremental, got `{materialized}`"
+    )
