@@ -133,7 +133,7 @@ def _trace_direct(model: Any, refs: dict[str, dict[str, str]]) -> dict[str, list
         while stack:
             node = stack.pop()
             if isinstance(node.source, exp.Table) and not node.downstream:
-                found[(node.source.name, node.name.split(".")[-1])] = None
+                found[(node.source.name, exp.to_column(node.name, dialect="duckdb").name)] = None  # unquoted
             stack.extend(node.downstream)
         out[column] = sorted(found)
     return out

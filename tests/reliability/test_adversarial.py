@@ -111,6 +111,21 @@ def test_a_linked_mapping_file_is_updated_where_it_lives_and_stays_a_link(
     assert written["symbol_to_id"] == {"AAPL": 0, "BTCUSD": 1, "MSFT": 2, "NVDA": 3}
 
 
+def test_lineage_follows_columns_named_like_keywords_or_with_dots(built: Path) -> None:
+    """`fstore lineage usecols.select` said `cols` had no column `"select"`: the source column kept
+    its quotes. Every quoted name now traces back to the source column it was computed from."""
+    sql = built / "sql"
+    (sql / "cols.sql").write_text(
+        'select asset_id, ts, close as "select", close * 2 as "a.b", close as "Ünï" from stg_prices\n'
+    )
+    (sql / "usecols.sql").write_text('select asset_id, ts, "select", "a.b", "Ünï" from cols\n')
+    assert fstore(built, "build", "--quiet", "--select", "cols", "usecols").returncode == 0
+    for column in ("select", "a.b", "Ünï"):
+        out = fstore(built, "lineage", f"usecols.{column}")
+        assert out.returncode == 0, out.stderr
+        assert "raw_prices.close" in out.stdout and "Traceback" not in out.stderr
+
+
 def test_a_deeply_nested_symbols_json_is_a_message(built: Path) -> None:
     path = built / "config" / "symbols.json"
     path.write_text('{"sectors": ' + "[" * 100_000 + "]" * 100_000 + "}")
