@@ -287,7 +287,7 @@ def record_source_version(con: duckdb.DuckDBPyConnection, name: str, version: st
     """
     _ensure_sources_table(con)
     con.execute(
-        f"insert or replace into {SOURCES_TABLE} values (?, ?, now()::timestamp)",
+        f"insert or replace into {SOURCES_TABLE} (name, data_version, updated_at) values (?, ?, now()::timestamp)",
         [name, version],
     )
 

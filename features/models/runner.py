@@ -311,17 +311,17 @@ def _log(
     counts = (len(result.built), len(result.up_to_date), len(result.failed), len(result.skipped))
     with transaction(con):
         con.execute(
-            "insert into build_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"insert into build_runs ({st.columns_of('build_runs')}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [*run, *counts, len(result.failed_tests), message],
         )
         if built:
             con.executemany(
-                "insert into build_models values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"insert into build_models ({st.columns_of('build_models')}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [_model_row(result.build_id, r) for r in built],
             )
         if result.tests:
             con.executemany(
-                "insert into build_tests values (?, ?, ?, ?, ?, ?)",
+                f"insert into build_tests ({st.columns_of('build_tests')}) values (?, ?, ?, ?, ?, ?)",
                 [
                     (result.build_id, t.test.model, t.test.name, t.test.severity, t.status, t.failures)
                     for t in result.tests

@@ -24,23 +24,84 @@ if TYPE_CHECKING:
 MODELS_TABLE = "_fstore_models"
 TESTS_TABLE = "_fstore_tests"
 
-_DDL = (
-    f"create table if not exists {MODELS_TABLE} (model varchar primary key, kind varchar, materialized varchar,"
-    " fingerprint varchar, definition varchar, static_inputs varchar, build_id varchar, built_at timestamp,"
-    " rows bigint, input_stats varchar)",
-    f"alter table {MODELS_TABLE} add column if not exists input_stats varchar",
-    f"create table if not exists {TESTS_TABLE} (model varchar, test varchar, fingerprint varchar,"
-    " primary key (model, test))",
-    "create table if not exists build_runs (build_id varchar primary key, started_at timestamp,"
-    " ended_at timestamp, status varchar, selected varchar, full_refresh boolean, models_built integer,"
-    " models_up_to_date integer, models_failed integer, models_skipped integer, tests_failed integer,"
-    " message varchar)",
-    "create table if not exists build_models (build_id varchar, model varchar, kind varchar,"
-    " materialized varchar, action varchar, status varchar, rows bigint, seconds double,"
-    " fingerprint varchar, error varchar)",
-    "create table if not exists build_tests (build_id varchar, model varchar, test varchar,"
-    " severity varchar, status varchar, failures bigint)",
-)
+# fstore's own tables: name -> (column, type) in order, and the primary key. A warehouse written by an
+# older fstore lacks later columns: ensure_tables adds them (NULL in old rows); one written by a newer
+# fstore may have more: every insert names its columns, so they stay NULL here.
+_SCHEMAS: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
+    MODELS_TABLE: (
+        (
+            ("model", "varchar"),
+            ("kind", "varchar"),
+            ("materialized", "varchar"),
+            ("fingerprint", "varchar"),
+            ("definition", "varchar"),
+            ("static_inputs", "varchar"),
+            ("build_id", "varchar"),
+            ("built_at", "timestamp"),
+            ("rows", "bigint"),
+            ("input_stats", "varchar"),
+        ),
+        "model",
+    ),
+    TESTS_TABLE: ((("model", "varchar"), ("test", "varchar"), ("fingerprint", "varchar")), "model, test"),
+    "build_runs": (
+        (
+            ("build_id", "varchar"),
+            ("started_at", "timestamp"),
+            ("ended_at", "timestamp"),
+            ("status", "varchar"),
+            ("selected", "varchar"),
+            ("full_refresh", "boolean"),
+            ("models_built", "integer"),
+            ("models_up_to_date", "integer"),
+            ("models_failed", "integer"),
+            ("models_skipped", "integer"),
+            ("tests_failed", "integer"),
+            ("message", "varchar"),
+        ),
+        "build_id",
+    ),
+    "build_models": (
+        (
+            ("build_id", "varchar"),
+            ("model", "varchar"),
+            ("kind", "varchar"),
+            ("materialized", "varchar"),
+            ("action", "varchar"),
+            ("status", "varchar"),
+            ("rows", "bigint"),
+            ("seconds", "double"),
+            ("fingerprint", "varchar"),
+            ("error", "varchar"),
+        ),
+        "",
+    ),
+    "build_tests": (
+        (
+            ("build_id", "varchar"),
+            ("model", "varchar"),
+            ("test", "varchar"),
+            ("severity", "varchar"),
+            ("status", "varchar"),
+            ("failures", "bigint"),
+        ),
+        "",
+    ),
+}
+
+
+def columns_of(table: str) -> str:
+    """``a, b, c``: the columns of one of fstore's own tables, for an insert that names them."""
+    return ", ".join(name for name, _ in _SCHEMAS[table][0])
+
+
+def _ddl(table: str) -> list[str]:
+    """Create ``table`` if missing, then add any column a warehouse of an older fstore lacks."""
+    columns, key = _SCHEMAS[table]
+    body = ", ".join(f"{name} {kind}" for name, kind in columns) + (f", primary key ({key})" if key else "")
+    return [f"create table if not exists {table} ({body})"] + [
+        f"alter table {table} add column if not exists {name} {kind}" for name, kind in columns
+    ]
 
 
 @dataclass(frozen=True)
@@ -54,24 +115,21 @@ class ModelState:
     input_stats: str = "{}"  # JSON: windowed input -> [max time, row-hash sum, tail, generation]
 
 
-_TABLES = (MODELS_TABLE, TESTS_TABLE, "build_runs", "build_models", "build_tests")
-
-
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the bookkeeping tables (and later columns) that are missing; one catalog query when
-    none is (every build starts here, a no-op one too)."""
+    """Create the bookkeeping tables, and add the columns a warehouse of an older fstore lacks; one
+    catalog query when nothing is missing (every build starts here, a no-op one too)."""
+    wanted = [f"{table}.{name}" for table, (columns, _) in _SCHEMAS.items() for name, _ in columns]
     present = scalar(
         con,
-        "select (select count(*) from duckdb_tables() where schema_name = 'main' and not temporary"
-        " and database_name = current_database() and list_contains(?, table_name))"
-        " + (select count(*) from duckdb_columns() where schema_name = 'main'"
-        " and database_name = current_database() and table_name = ? and column_name = 'input_stats')",
-        [list(_TABLES), MODELS_TABLE],
+        "select count(*) from duckdb_columns() where schema_name = 'main' and database_name = current_database()"
+        " and list_contains(?, table_name || '.' || column_name)",
+        [wanted],
     )
-    if present == len(_TABLES) + 1:
+    if present == len(wanted):
         return
-    for ddl in _DDL:
-        con.execute(ddl)
+    for table in _SCHEMAS:
+        for ddl in _ddl(table):
+            con.execute(ddl)
 
 
 def relations(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -136,7 +194,10 @@ def record_test(
     """Remember that ``test`` of ``model`` passed on ``fingerprint``; forget an older pass otherwise."""
     con.execute(f"delete from {TESTS_TABLE} where model = ? and test = ?", [model, test])
     if passed and fingerprint:
-        con.execute(f"insert into {TESTS_TABLE} values (?, ?, ?)", [model, test, fingerprint])
+        con.execute(
+            f"insert into {TESTS_TABLE} ({columns_of(TESTS_TABLE)}) values (?, ?, ?)",
+            [model, test, fingerprint],
+        )
 
 
 def passed_tests(con: duckdb.DuckDBPyConnection, existing: dict[str, str]) -> set[tuple[str, str, str]]:
@@ -150,6 +211,7 @@ __all__ = [
     "MODELS_TABLE",
     "TESTS_TABLE",
     "ModelState",
+    "columns_of",
     "ensure_tables",
     "load_states",
     "passed_tests",

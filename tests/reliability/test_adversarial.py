@@ -126,6 +126,33 @@ def test_lineage_follows_columns_named_like_keywords_or_with_dots(built: Path) -
         assert "raw_prices.close" in out.stdout and "Traceback" not in out.stderr
 
 
+def test_a_warehouse_of_an_older_or_newer_fstore_still_builds(built: Path) -> None:
+    """Every build ended in a BinderException when fstore's own tables had another shape: an older
+    fstore's warehouse lacks later columns (added now, NULL in old rows), a newer one's has more
+    (every insert names its columns)."""
+    import duckdb
+
+    db = built / "data" / "warehouse.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("alter table build_runs drop column message")
+    con.execute("alter table build_models drop column error")
+    con.execute("alter table _fstore_models drop column input_stats")
+    con.execute("alter table build_tests add column from_the_future varchar")
+    con.execute("alter table _fstore_sources add column from_the_future varchar")
+    runs_before = con.execute("select count(*) from build_runs").fetchone()[0]
+    con.close()
+    for args in (["build", "--quiet"], ["build", "--quiet", "--full-refresh"], ["test"]):
+        out = fstore(built, *args)
+        assert out.returncode == 0, (args, out.stderr)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        runs = con.execute("select message from build_runs order by started_at").fetchall()
+    finally:
+        con.close()
+    assert len(runs) == runs_before + 3 and runs[:runs_before] == [(None,)] * runs_before
+    assert runs[-1] == ("test",)
+
+
 def test_a_deeply_nested_symbols_json_is_a_message(built: Path) -> None:
     path = built / "config" / "symbols.json"
     path.write_text('{"sectors": ' + "[" * 100_000 + "]" * 100_000 + "}")
