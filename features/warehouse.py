@@ -243,7 +243,7 @@ def atomic_path(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
             exc.filename = str(path)  # a failed write() names no file; say which one it was
         raise
     _fsync_folder(path.parent)
