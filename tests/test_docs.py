@@ -193,7 +193,7 @@ def test_the_readme_stays_short_and_has_no_stray_markers() -> None:
 # --------------------------------------------------------------------------- links between the pages
 
 # pages another branch is writing, linked already (issue 14); the test below says when one has landed
-AWAITED = {"docs/architecture.md"}
+AWAITED: set[str] = set()
 _LINK = re.compile(r"(?<!!)\[[^\]]*\]\((?P<target>[^)\s]+)\)")
 _HEADING = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
 

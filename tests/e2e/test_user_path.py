@@ -185,8 +185,13 @@ def test_a_user_goes_from_vendor_files_to_predictions(tmp_path: Path) -> None:
         "indices": {},
     }
     (root / "config" / "symbols.json").write_text(json.dumps(universe, indent=2))
-    with (root / "config" / "project.toml").open("a") as handle:  # short windows keep training quick
-        handle.write("\n[loader]\nlookback = 10\n")
+    toml = root / "config" / "project.toml"  # short windows keep training quick (init's [loader] has one)
+    text = toml.read_text()
+    toml.write_text(
+        re.sub(r"(?m)^lookback = \d+$", "lookback = 10", text)
+        if "[loader]" in text
+        else text + "\n[loader]\nlookback = 10\n"
+    )
 
     # the user's own files, then a first build: IDs in sorted order
     mine = tmp_path / "mine"
