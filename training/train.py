@@ -882,7 +882,11 @@ def _log_epoch(ctx: RunContext, res: EpochResult, st: FitState, opt: torch.optim
     v = res.valid
     text = (
         f"epoch {res.epoch}: train loss {res.train['loss']:.4f}, valid loss {_fmt(v['loss'])}"
-        f" acc {_fmt(v['accuracy'])} auc {_fmt(v['auc'])} ic {_fmt(v['ic'])},"
+        f" acc {_fmt(v['accuracy'])}"
+        + "".join(
+            f" {k} {_fmt(v[k])}" for k in ("auc", "ic") if v.get(k) is not None
+        )  # auc: classifier, ic: regressor
+        + ","
         f" {res.train['samples_per_s']:,.0f} samples/s" + ("  *best" if res.improved else "")
     )
     ctx.bar.log(text)

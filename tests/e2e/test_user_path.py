@@ -296,6 +296,8 @@ def test_a_user_goes_from_vendor_files_to_predictions(tmp_path: Path) -> None:
         (s, i, True) for s, i in sorted(ids.items(), key=lambda kv: kv[1])
     ]
     assert "XAUUSD" in out and "filled" in out  # its missing hl_range / volume_z_20 are said to be filled
+    epoch = next(line for line in out.splitlines() if line.startswith("epoch 1:"))
+    assert " auc " in epoch and " ic " not in epoch  # a classifier has no IC per epoch: not shown as "ic -"
 
     # predict: every asset at its newest date (every series ends on END, the newest complete window)
     out = ok(root, "predict", "latest", "--top", "3", "--no-progress")
